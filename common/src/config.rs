@@ -1,0 +1,387 @@
+//! The run configuration: one struct for the command line and for TOML config files.
+//!
+//! Flag names and defaults follow torchgfn's `train_hypergrid_ddp.py` where they make sense
+//! (`--batch_size`, `--R0`, `--lr_Z`, `--subTB_lambda`, …). Config files use the field names
+//! below; command-line flags override them.
+
+use crate::env::{GridError, HyperGrid};
+use crate::preprocess::Preprocessor;
+use crate::reward::{Reward, RewardError, RewardKind};
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Declares a string-named enum with `FromStr` (case-insensitive), `Display` and serde names.
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $s, alias = $s)] $var),+ }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $(if s.eq_ignore_ascii_case($s) { return Ok(Self::$var); })+
+                Err(format!("unknown {} `{}` (expected one of: {})", stringify!($name), s,
+                    [$($s),+].join(", ")))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self { $(Self::$var => $s),+ })
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// The training objective.
+    Loss {
+        /// Flow matching (Bengio et al. 2021).
+        Fm = "FM",
+        /// Trajectory balance (Malkin et al. 2022).
+        Tb = "TB",
+        /// Detailed balance.
+        Db = "DB",
+        /// Sub-trajectory balance (Madan et al. 2023).
+        SubTb = "SubTB",
+        /// Log-partition variance.
+        ZVar = "ZVar",
+        /// Modified detailed balance (every state terminates).
+        ModifiedDb = "ModifiedDB",
+    }
+}
+
+named_enum! {
+    /// How SubTB weighs its sub-trajectories.
+    SubTbWeighting {
+        GeometricWithin = "geometric_within",
+        Geometric = "geometric",
+        Equal = "equal",
+        EqualWithin = "equal_within",
+        Tb = "TB",
+        Db = "DB",
+        ModifiedDb = "ModifiedDB",
+    }
+}
+
+named_enum! {
+    /// Which trajectories a replay buffer keeps when it is full.
+    ReplayPolicy {
+        /// Keep the newest.
+        Fifo = "fifo",
+        /// Keep the highest rewards.
+        Prioritized = "prioritized",
+    }
+}
+
+/// Every setting of a training run.
+#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Random seed; runs with the same seed and settings are identical.
+    #[arg(long, default_value_t = 4444)]
+    pub seed: u64,
+    /// Grid dimension D.
+    #[arg(long, default_value_t = 2)]
+    pub ndim: usize,
+    /// Grid side H (coordinates 0..H-1).
+    #[arg(long, default_value_t = 8)]
+    pub height: usize,
+    /// Reward family: original, cosine, sparse or deceptive.
+    #[arg(long, default_value_t = RewardKind::Original)]
+    pub reward: RewardKind,
+    /// Base reward.
+    #[arg(long = "R0", default_value_t = 0.1)]
+    #[serde(alias = "R0")]
+    pub r0: f32,
+    /// Outer-ring bonus.
+    #[arg(long = "R1", default_value_t = 0.5)]
+    #[serde(alias = "R1")]
+    pub r1: f32,
+    /// Thin-band bonus.
+    #[arg(long = "R2", default_value_t = 2.0)]
+    #[serde(alias = "R2")]
+    pub r2: f32,
+    /// Loss: FM, TB, DB, SubTB, ZVar or ModifiedDB.
+    #[arg(long, default_value_t = Loss::Tb)]
+    pub loss: Loss,
+    /// SubTB weighting: geometric_within, geometric, equal, equal_within, TB, DB, ModifiedDB.
+    #[arg(long = "subTB_weighting", default_value_t = SubTbWeighting::GeometricWithin)]
+    #[serde(alias = "subTB_weighting")]
+    pub subtb_weighting: SubTbWeighting,
+    /// SubTB lambda.
+    #[arg(long = "subTB_lambda", default_value_t = 0.9)]
+    #[serde(alias = "subTB_lambda")]
+    pub subtb_lambda: f32,
+    /// Trajectories per learner step.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Total trajectory budget; the run makes ceil(n_trajectories / batch_size) steps.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub n_trajectories: u64,
+    /// Learning rate of the networks.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Learning rate of logZ (TB).
+    #[arg(long = "lr_Z", default_value_t = 0.1)]
+    #[serde(alias = "lr_Z")]
+    pub lr_z: f64,
+    /// AdamW decoupled weight decay of the networks (logZ gets none).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Width of the hidden layers.
+    #[arg(long, default_value_t = 256)]
+    pub hidden_dim: usize,
+    /// Number of hidden layers (Linear+ReLU), the input projection included.
+    #[arg(long, default_value_t = 2)]
+    pub n_hidden: usize,
+    /// PB and logF share the trunk of PF.
+    #[arg(long)]
+    pub tied: bool,
+    /// Fixed uniform backward policy instead of a learned PB.
+    #[arg(long)]
+    pub uniform_pb: bool,
+    /// Lookup tables instead of MLPs (needs the enum preprocessor, the default with --tabular).
+    #[arg(long)]
+    pub tabular: bool,
+    /// State encoding: khot, onehot, identity or enum (default: khot, enum with --tabular).
+    #[arg(long)]
+    pub preprocessor: Option<Preprocessor>,
+    /// Noisy layers at the output end of PF (and PB), noise resampled every step.
+    #[arg(long, default_value_t = 0)]
+    pub n_noisy_layers: usize,
+    /// Initial sigma of the noisy output layer.
+    #[arg(long, default_value_t = 0.5)]
+    pub noisy_std_init: f32,
+    /// Probability of a uniformly random allowed action while sampling.
+    #[arg(long, default_value_t = 0.0)]
+    pub epsilon: f32,
+    /// Sampling temperature (logits are divided by it).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Replay buffer capacity in trajectories; 0 hands each batch to the learner once.
+    #[arg(long, default_value_t = 0)]
+    pub replay_buffer_size: usize,
+    /// What a full replay buffer keeps: fifo (newest) or prioritized (highest reward).
+    #[arg(long, default_value_t = ReplayPolicy::Fifo)]
+    pub replay_policy: ReplayPolicy,
+    /// How many weight versions the sampler may lag behind the learner (0: strict on-policy;
+    /// 1 overlaps sampling with learning). Runs stay reproducible for any value.
+    #[arg(long, default_value_t = 0)]
+    pub policy_lag: u64,
+    /// Validate every this many steps (and at the last step).
+    #[arg(long, default_value_t = 100)]
+    pub validation_interval: u64,
+    /// Terminal states drawn from the policy per validation for the sampled metrics.
+    #[arg(long, default_value_t = 200_000)]
+    pub validation_samples: usize,
+    /// Visited training states in the TB paper's moving-window L1.
+    #[arg(long, default_value_t = 200_000)]
+    pub paper_window: usize,
+    /// Threads of the CPU backend's matrix kernels.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Folder for the metrics file, the config and the plots.
+    #[arg(long, default_value = "runs/latest")]
+    pub run_dir: PathBuf,
+}
+
+#[derive(Parser)]
+struct DefaultsOnly {
+    #[command(flatten)]
+    config: RunConfig,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        DefaultsOnly::parse_from(["gfn"]).config
+    }
+}
+
+/// A configuration that cannot be run, with the flag to blame.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Grid(#[from] GridError),
+    #[error(transparent)]
+    Reward(#[from] RewardError),
+    #[error("{flag} must be {rule} (got {value})")]
+    OutOfRange {
+        flag: &'static str,
+        rule: &'static str,
+        value: String,
+    },
+    #[error("--tabular needs the enum preprocessor (got --preprocessor {0})")]
+    TabularPreprocessor(Preprocessor),
+    #[error("the enum preprocessor only works with --tabular")]
+    EnumWithoutTabular,
+    #[error("--preprocessor {0} needs a grid small enough to enumerate")]
+    TooLargeForPreprocessor(Preprocessor),
+    #[error("{0}")]
+    Incompatible(&'static str),
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+fn check(ok: bool, flag: &'static str, rule: &'static str, value: impl ToString) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange { flag, rule, value: value.to_string() })
+    }
+}
+
+impl RunConfig {
+    /// Reads a TOML config file; missing fields take their defaults, unknown fields are errors.
+    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let err = |reason: String| ConfigError::File { path: path.to_owned(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| err(e.message().replace('\n', " ")))
+    }
+
+    /// The configuration as TOML, as saved next to a run's metrics.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// The grid of this run.
+    pub fn grid(&self) -> Result<HyperGrid, ConfigError> {
+        Ok(HyperGrid::new(self.ndim, self.height)?)
+    }
+
+    /// The reward function of this run.
+    pub fn reward_fn(&self) -> Result<Reward, ConfigError> {
+        Ok(Reward::new(self.reward, self.height, self.r0, self.r1, self.r2)?)
+    }
+
+    /// The preprocessor in effect (explicit, or the default for the estimator kind).
+    pub fn preprocessor(&self) -> Preprocessor {
+        self.preprocessor
+            .unwrap_or(if self.tabular { Preprocessor::Enum } else { Preprocessor::KHot })
+    }
+
+    /// Number of learner steps: `ceil(n_trajectories / batch_size)`.
+    pub fn n_iterations(&self) -> u64 {
+        self.n_trajectories.div_ceil(self.batch_size.max(1) as u64)
+    }
+
+    /// Checks every setting; the error names the offending flag.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let grid = self.grid()?;
+        self.reward_fn()?;
+        check(self.batch_size > 0, "--batch_size", "at least 1", self.batch_size)?;
+        check(self.n_trajectories > 0, "--n_trajectories", "at least 1", self.n_trajectories)?;
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        check(positive(self.lr), "--lr", "a finite number > 0", self.lr)?;
+        check(positive(self.lr_z), "--lr_Z", "a finite number > 0", self.lr_z)?;
+        check(
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "--weight_decay",
+            "a finite number >= 0",
+            self.weight_decay,
+        )?;
+        check(self.hidden_dim > 0, "--hidden_dim", "at least 1", self.hidden_dim)?;
+        check(self.n_hidden > 0, "--n_hidden", "at least 1", self.n_hidden)?;
+        check(
+            self.n_noisy_layers <= self.n_hidden,
+            "--n_noisy_layers",
+            "at most --n_hidden",
+            self.n_noisy_layers,
+        )?;
+        check(
+            self.noisy_std_init.is_finite() && self.noisy_std_init >= 0.0,
+            "--noisy_std_init",
+            "a finite number >= 0",
+            self.noisy_std_init,
+        )?;
+        check((0.0..=1.0).contains(&self.epsilon), "--epsilon", "in [0, 1]", self.epsilon)?;
+        check(
+            self.temperature.is_finite() && self.temperature > 0.0,
+            "--temperature",
+            "a finite number > 0",
+            self.temperature,
+        )?;
+        check(
+            self.subtb_lambda.is_finite() && self.subtb_lambda > 0.0,
+            "--subTB_lambda",
+            "a finite number > 0",
+            self.subtb_lambda,
+        )?;
+        check(self.validation_interval > 0, "--validation_interval", "at least 1", self.validation_interval)?;
+        check(self.threads > 0, "--threads", "at least 1", self.threads)?;
+        check(
+            self.batch_size <= 1 << 20,
+            "--batch_size",
+            "at most 1048576",
+            self.batch_size,
+        )?;
+        let pre = self.preprocessor();
+        if self.tabular && pre != Preprocessor::Enum {
+            return Err(ConfigError::TabularPreprocessor(pre));
+        }
+        if !self.tabular && pre == Preprocessor::Enum {
+            return Err(ConfigError::EnumWithoutTabular);
+        }
+        if matches!(pre, Preprocessor::OneHot | Preprocessor::Enum) && grid.enumerable_states().is_none() {
+            return Err(ConfigError::TooLargeForPreprocessor(pre));
+        }
+        if self.tabular && self.n_noisy_layers > 0 {
+            return Err(ConfigError::Incompatible("--n_noisy_layers needs MLP estimators, not --tabular"));
+        }
+        if self.tabular && self.tied {
+            return Err(ConfigError::Incompatible("--tied shares an MLP trunk; tables have none"));
+        }
+        if self.loss == Loss::Fm && self.uniform_pb {
+            return Err(ConfigError::Incompatible("--uniform_pb has no meaning with --loss FM (FM learns edge flows, no PB)"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let c = RunConfig::default();
+        assert_eq!(c.batch_size, 16);
+        assert_eq!(c.loss, Loss::Tb);
+        c.validate().unwrap();
+        assert_eq!(c.n_iterations(), 62_500);
+    }
+
+    #[test]
+    fn toml_round_trip_and_aliases() {
+        let c = RunConfig { seed: 7, loss: Loss::SubTb, ..RunConfig::default() };
+        let back: RunConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back, c);
+        let t: RunConfig = toml::from_str("R0 = 0.01\nloss = \"DB\"\nlr_Z = 0.5").unwrap();
+        assert_eq!((t.r0, t.loss, t.lr_z), (0.01, Loss::Db, 0.5));
+        assert!(toml::from_str::<RunConfig>("no_such_flag = 1").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let bad = |f: fn(&mut RunConfig)| {
+            let mut c = RunConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(bad(|c| c.ndim = 0).contains("--ndim"));
+        assert!(bad(|c| c.height = 1).contains("--height"));
+        assert!(bad(|c| c.r0 = 0.0).contains("--R0"));
+        assert!(bad(|c| c.batch_size = 0).contains("--batch_size"));
+        assert!(bad(|c| {
+            c.tabular = true;
+            c.preprocessor = Some(Preprocessor::KHot)
+        })
+        .contains("--tabular"));
+        assert!("XX".parse::<Loss>().unwrap_err().contains("TB"));
+        assert_eq!("subtb".parse::<Loss>(), Ok(Loss::SubTb));
+    }
+}

@@ -1,0 +1,22 @@
+//! What every gfn role shares.
+//!
+//! Layout:
+//! - [`env`]: the HyperGrid environment (states, masks, canonical index);
+//! - [`reward`]: reward functions and modes;
+//! - [`preprocess`]: state encodings for the networks;
+//! - [`trajectory`]: compact trajectory batches, the unit of data between roles;
+//! - [`target`]: the true distribution, the exact terminal distribution of a policy, distances;
+//! - [`config`]: the run configuration (command line and TOML).
+
+pub mod config;
+pub mod env;
+pub mod preprocess;
+pub mod reward;
+pub mod target;
+pub mod trajectory;
+
+pub use config::{Loss, ReplayPolicy, RunConfig, SubTbWeighting};
+pub use env::HyperGrid;
+pub use preprocess::Preprocessor;
+pub use reward::{Reward, RewardKind};
+pub use trajectory::TrajectoryBatch;

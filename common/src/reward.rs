@@ -1,0 +1,218 @@
+//! HyperGrid reward functions, with the float32 boundary semantics of the reference.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which reward family to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RewardKind {
+    /// Bengio et al. 2021: `R0 + R1·[outer ring] + R2·[thin band]`.
+    #[default]
+    Original,
+    /// `R0 + R1·Π (cos(50 a) + 1)·φ(5 a)`.
+    Cosine,
+    /// Reward 1 on the GAFN target corners, ~0 elsewhere.
+    Sparse,
+    /// `(R0+R1) − R1·[away from the corner] + R2·[thin band]`.
+    Deceptive,
+}
+
+impl FromStr for RewardKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "original" => Ok(Self::Original),
+            "cosine" => Ok(Self::Cosine),
+            "sparse" => Ok(Self::Sparse),
+            "deceptive" => Ok(Self::Deceptive),
+            _ => Err(format!(
+                "unknown reward `{s}` (expected original, cosine, sparse or deceptive)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for RewardKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::Original => "original",
+            Self::Cosine => "cosine",
+            Self::Sparse => "sparse",
+            Self::Deceptive => "deceptive",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A reward function on one grid, with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Reward {
+    pub kind: RewardKind,
+    pub height: usize,
+    pub r0: f32,
+    pub r1: f32,
+    pub r2: f32,
+}
+
+/// Why a reward cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RewardError {
+    #[error("--R0 must be > 0 with the {0} reward (got {1}): log R would be -inf")]
+    NonPositiveBase(RewardKind, f32),
+    #[error("reward parameters must be finite and >= 0 (R0 {0}, R1 {1}, R2 {2})")]
+    BadParameter(f32, f32, f32),
+}
+
+const COSINE_MODE_GAMMA: f64 = 0.8;
+
+impl Reward {
+    /// Checks the parameters: a reward that can be zero would make `log R` infinite.
+    pub fn new(kind: RewardKind, height: usize, r0: f32, r1: f32, r2: f32) -> Result<Self, RewardError> {
+        let ok = |x: f32| x.is_finite() && x >= 0.0;
+        if !(ok(r0) && ok(r1) && ok(r2)) {
+            return Err(RewardError::BadParameter(r0, r1, r2));
+        }
+        if r0 <= 0.0 && kind != RewardKind::Sparse {
+            return Err(RewardError::NonPositiveBase(kind, r0));
+        }
+        Ok(Self { kind, height, r0, r1, r2 })
+    }
+
+    /// `|x/(H−1) − 0.5|` computed in float32, as torch does.
+    fn centre_distance(&self, c: u16) -> f32 {
+        ((c as f32) / ((self.height - 1) as f32) - 0.5f32).abs()
+    }
+
+    /// The reward of one terminal state.
+    pub fn reward(&self, state: &[u16]) -> f32 {
+        let a = |c: u16| self.centre_distance(c);
+        let band = |c: u16| {
+            let x = a(c);
+            0.3f32 < x && x < 0.4f32
+        };
+        match self.kind {
+            RewardKind::Original => {
+                let ring = state.iter().all(|&c| a(c) > 0.25f32);
+                let band = state.iter().all(|&c| band(c));
+                self.r0 + self.r1 * ring as u8 as f32 + self.r2 * band as u8 as f32
+            }
+            RewardKind::Cosine => {
+                let inv_sqrt_2pi = 1.0 / (2.0 * std::f32::consts::PI).sqrt();
+                let prod: f32 = state
+                    .iter()
+                    .map(|&c| {
+                        let x = a(c);
+                        let z = 5.0 * x;
+                        ((50.0 * x).cos() + 1.0) * (-z * z / 2.0).exp() * inv_sqrt_2pi
+                    })
+                    .product();
+                self.r0 + self.r1 * prod
+            }
+            RewardKind::Sparse => {
+                let top = self.height.saturating_sub(2) as u16;
+                let on_target = state.iter().all(|&c| c == 1 || c == top)
+                    && state.iter().filter(|&&c| c == 1).count() < state.len().max(1)
+                    || (top == 1 && state.iter().all(|&c| c == 1));
+                on_target as u8 as f32 + 1e-12
+            }
+            RewardKind::Deceptive => {
+                let away = state.iter().all(|&c| a(c) > 0.1f32);
+                let band = state.iter().all(|&c| band(c));
+                (self.r0 + self.r1) - self.r1 * away as u8 as f32 + self.r2 * band as u8 as f32
+            }
+        }
+    }
+
+    /// `ln R(x)` in float32.
+    pub fn log_reward(&self, state: &[u16]) -> f32 {
+        self.reward(state).ln()
+    }
+
+    /// Rewards at or above this value are modes.
+    pub fn mode_threshold(&self, ndim: usize) -> f32 {
+        match self.kind {
+            RewardKind::Original => self.r0 + self.r1 + self.r2,
+            RewardKind::Deceptive => self.r0 + self.r2,
+            RewardKind::Sparse => 0.5,
+            RewardKind::Cosine => {
+                let peak = COSINE_MODE_GAMMA * 2.0 / (2.0 * std::f64::consts::PI).sqrt();
+                (self.r0 as f64 + peak.powi(ndim as i32) * self.r1 as f64) as f32
+            }
+        }
+    }
+
+    /// Whether `state` is a mode.
+    pub fn is_mode(&self, state: &[u16]) -> bool {
+        self.reward(state) >= self.mode_threshold(state.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn original(h: usize) -> Reward {
+        Reward::new(RewardKind::Original, h, 0.1, 0.5, 2.0).unwrap()
+    }
+
+    #[test]
+    fn original_matches_reference_values() {
+        let r = original(16);
+        assert!((r.reward(&[0, 0]) - 0.6).abs() < 1e-6);
+        assert!((r.reward(&[2, 2]) - 2.6).abs() < 1e-6);
+        assert!((r.reward(&[5, 5]) - 0.1).abs() < 1e-6);
+        assert!((r.reward(&[13, 13]) - 2.6).abs() < 1e-6);
+    }
+
+    fn modes(h: usize) -> Vec<(u16, u16)> {
+        let r = original(h);
+        let mut v = vec![];
+        for i in 0..h as u16 {
+            for j in 0..h as u16 {
+                if r.is_mode(&[i, j]) {
+                    v.push((i, j));
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn float32_band_boundaries() {
+        assert_eq!(modes(11), vec![(9, 9)]);
+        let m = modes(21);
+        assert_eq!(m.len(), 9);
+        for (i, j) in m {
+            assert!([3, 17, 18].contains(&i) && [3, 17, 18].contains(&j));
+        }
+        assert_eq!(modes(8).len(), 4);
+    }
+
+    #[test]
+    fn zero_base_reward_is_refused() {
+        assert!(Reward::new(RewardKind::Original, 8, 0.0, 0.5, 2.0).is_err());
+        assert!(Reward::new(RewardKind::Original, 8, -1.0, 0.5, 2.0).is_err());
+        assert!(Reward::new(RewardKind::Sparse, 8, 0.0, 0.5, 2.0).is_ok());
+    }
+
+    #[test]
+    fn sparse_and_deceptive() {
+        let s = Reward::new(RewardKind::Sparse, 6, 0.1, 0.5, 2.0).unwrap();
+        assert!(s.reward(&[1, 4]) > 0.9);
+        assert!(s.reward(&[0, 0]) < 1e-6);
+        assert!(s.reward(&[1, 1]) < 1e-6, "k = D is excluded");
+        let d = Reward::new(RewardKind::Deceptive, 16, 1e-5, 0.1, 2.0).unwrap();
+        assert!((d.reward(&[0, 0]) - 1e-5).abs() < 1e-7);
+        assert!((d.reward(&[7, 7]) - (1e-5 + 0.1)).abs() < 1e-6);
+        assert!(d.is_mode(&[2, 2]));
+    }
+
+    #[test]
+    fn cosine_peaks_at_centre() {
+        let c = Reward::new(RewardKind::Cosine, 21, 0.1, 0.5, 2.0).unwrap();
+        assert!(c.reward(&[10, 10]) > c.reward(&[0, 0]));
+        assert!(c.is_mode(&[10, 10]));
+    }
+}

@@ -1,0 +1,1 @@
+//! Cross-role integration tests.
