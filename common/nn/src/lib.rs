@@ -1,1 +1,18 @@
-//! placeholder
+//! The policy network of gfn, as burn modules. This is the only crate that builds burn.
+//!
+//! Layout:
+//! - [`layer`]: affine layers, plain or noisy;
+//! - [`net`]: the GFlowNet estimators (PF, PB, logF, logZ) and their configuration;
+//! - [`params`]: parameters as flat vectors, and checksums;
+//! - [`policy`]: host-side helpers that turn states into network inputs and logits into
+//!   masked log-probabilities;
+//! - [`backend`]: concrete backends and CPU float settings.
+
+pub mod backend;
+pub mod layer;
+pub mod net;
+pub mod params;
+pub mod policy;
+
+pub use burn;
+pub use net::{GflowNet, Input, NetConfig, NetNoise, Outputs};
