@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod env;
+pub mod pipe;
 pub mod preprocess;
 pub mod reward;
 pub mod target;
