@@ -2,7 +2,7 @@
 //! learner's data does not depend on thread timing.
 
 use crate::replay::ReplayBuffer;
-use gfn_common::pipe::Shutdown;
+use gfn_common::pipe::{Delivery, Shutdown};
 use gfn_common::TrajectoryBatch;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -30,7 +30,7 @@ pub fn run(
     batch_size: usize,
     seed: u64,
     inbox: &crossbeam_channel::Receiver<TrajectoryBatch>,
-    outbox: &crossbeam_channel::Sender<TrajectoryBatch>,
+    outbox: &crossbeam_channel::Sender<Delivery>,
     shutdown: &Shutdown,
 ) -> BufferStats {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0xB0FF_E700);
@@ -38,14 +38,14 @@ pub fn run(
     while let Ok(batch) = inbox.recv() {
         stats.inserted += batch.len() as u64;
         let training = match &mut selector {
-            Selector::OnPolicy => batch,
+            Selector::OnPolicy => batch.clone(),
             Selector::Replay(rb) => {
                 rb.add(&batch);
                 rb.sample(batch_size, &mut rng)
             }
         };
         stats.served += training.len() as u64;
-        if shutdown.is_set() || outbox.send(training).is_err() {
+        if shutdown.is_set() || outbox.send(Delivery { training, fresh: batch }).is_err() {
             break;
         }
     }

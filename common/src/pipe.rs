@@ -14,6 +14,14 @@ pub struct Weights {
     pub params: Vec<f32>,
 }
 
+/// What the buffer hands the learner: the batch to train on, and the freshly sampled batch
+/// behind it (the same on-policy), which the visited-state metrics count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub training: crate::TrajectoryBatch,
+    pub fresh: crate::TrajectoryBatch,
+}
+
 /// A stop flag shared by every loop of a run.
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown(Arc<AtomicBool>);

@@ -1,1 +1,131 @@
-fn main() {}
+//! `gfn`: train GFlowNets on HyperGrid.
+
+use anyhow::Result;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use gfn_common::config::ConfigError;
+use gfn_common::RunConfig;
+use gfn_launch::{bench, train};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "gfn", version, about = "A distributed GFlowNet trainer for HyperGrid")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train in one process: sampler, buffer and learner threads.
+    Train(TrainArgs),
+    /// Measure training throughput on the README's benchmark configurations.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// TOML file with run settings; flags given on the command line override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    run: RunConfig,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Learner steps of the batch-16 configurations.
+    #[arg(long, default_value_t = 2000)]
+    steps_small: u64,
+    /// Learner steps of the batch-512 configurations.
+    #[arg(long, default_value_t = 50)]
+    steps_large: u64,
+    /// Threads of the CPU kernels.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Also write the table as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// The run configuration: the config file (if any), overridden by flags given explicitly.
+fn merged_config(args: &TrainArgs, matches: &ArgMatches) -> Result<RunConfig, ConfigError> {
+    let Some(path) = &args.config else {
+        return Ok(args.run.clone());
+    };
+    let file = RunConfig::from_toml_file(path)?;
+    let to_table = |c: &RunConfig| toml::Table::try_from(c).unwrap_or_default();
+    let (mut merged, cli) = (to_table(&file), to_table(&args.run));
+    for (key, value) in cli {
+        if matches.value_source(&key) == Some(ValueSource::CommandLine) {
+            merged.insert(key, value);
+        }
+    }
+    // Flags left at their defaults may be absent from the table (None): keep the file's.
+    merged.try_into().map_err(|e: toml::de::Error| ConfigError::File { path: path.clone(), reason: e.message().to_string() })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("invalid arguments"));
+            return ExitCode::from(2);
+        }
+    };
+    init_logging();
+    match try_main(&matches) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let usage = e.downcast_ref::<ConfigError>().is_some();
+            eprintln!("error: {e:#}");
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+fn try_main(matches: &ArgMatches) -> Result<()> {
+    let cli = Cli::from_arg_matches(matches)?;
+    match cli.command {
+        Command::Train(args) => {
+            let sub = matches.subcommand_matches("train").unwrap_or(matches);
+            let cfg = merged_config(&args, sub)?;
+            cfg.validate()?;
+            tracing::info!(
+                "training {} on {}-D H={} R0={} for {} trajectories (batch {}), run folder {}",
+                cfg.loss,
+                cfg.ndim,
+                cfg.height,
+                cfg.r0,
+                cfg.n_trajectories,
+                cfg.batch_size,
+                cfg.run_dir.display()
+            );
+            let report = train::train(&cfg, train::TrainOptions { progress: !args.quiet, write_files: true })?;
+            println!("{}", serde_json::to_string_pretty(&report.summary)?);
+        }
+        Command::Bench(args) => {
+            let rows = bench::run(args.steps_small, args.steps_large, args.threads)?;
+            println!("{}", bench::markdown(&rows));
+            if let Some(path) = args.json {
+                std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! `gfn bench`: iterations/s and trajectories/s of full training steps, the time split, and the
+//! learner's achieved GFLOP/s against this machine's own measured SGEMM rate.
+
+use crate::train::{train, TrainOptions};
+use anyhow::Result;
+use gfn_common::{Loss, RunConfig};
+use gfn_nn::backend::{cpu_device, init_cpu_threads, Cpu};
+use gfn_nn::burn::tensor::{Distribution, Tensor};
+use serde::Serialize;
+use std::time::Instant;
+
+/// One benchmark row.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    pub name: String,
+    pub steps: u64,
+    pub steps_per_s: f64,
+    pub trajectories_per_s: f64,
+    pub sample_ms: f64,
+    pub loss_ms: f64,
+    pub backward_ms: f64,
+    pub optimizer_ms: f64,
+    pub learner_gflops: f64,
+    pub sgemm_gflops: f64,
+}
+
+/// Forward FLOPs of one MLP on one state: `2 Σ in·out` over its layers.
+fn mlp_flops(cfg: &RunConfig, input: usize, output: usize) -> f64 {
+    let h = cfg.hidden_dim as f64;
+    2.0 * (input as f64 * h + (cfg.n_hidden as f64 - 1.0) * h * h + h * output as f64)
+}
+
+/// Single-thread SGEMM rate of the CPU backend on square matrices of side `n`, in GFLOP/s.
+pub fn sgemm_gflops(n: usize, reps: usize) -> f64 {
+    let dev = cpu_device();
+    let a = Tensor::<Cpu, 2>::random([n, n], Distribution::Default, &dev);
+    let b = Tensor::<Cpu, 2>::random([n, n], Distribution::Default, &dev);
+    let _ = a.clone().matmul(b.clone()).into_data();
+    let t = Instant::now();
+    for _ in 0..reps {
+        let _ = a.clone().matmul(b.clone()).into_data();
+    }
+    2.0 * (n * n * n * reps) as f64 / t.elapsed().as_secs_f64() / 1e9
+}
+
+/// Runs one configuration for `steps` learner steps and reports throughput.
+pub fn bench_config(name: &str, cfg: &RunConfig, sgemm: f64) -> Result<BenchRow> {
+    let report = train(cfg, TrainOptions::default())?;
+    let s = &report.summary;
+    let busy = s.wall_s - s.time.validation;
+    let steps = s.steps as f64;
+    let grid = cfg.grid()?;
+    let input = cfg.preprocessor().dim(&grid).unwrap_or(1);
+    let per_row = mlp_flops(cfg, input, grid.n_actions())
+        + if cfg.uniform_pb || cfg.loss == Loss::Fm { 0.0 } else { mlp_flops(cfg, input, grid.ndim()) };
+    let rows = report.rows_per_step;
+    let learner_s = s.time.loss + s.time.backward + s.time.optimizer;
+    Ok(BenchRow {
+        name: name.into(),
+        steps: s.steps,
+        steps_per_s: steps / busy,
+        trajectories_per_s: steps * cfg.batch_size as f64 / busy,
+        sample_ms: 1e3 * s.time.sample / steps,
+        loss_ms: 1e3 * s.time.loss / steps,
+        backward_ms: 1e3 * s.time.backward / steps,
+        optimizer_ms: 1e3 * s.time.optimizer / steps,
+        learner_gflops: 3.0 * per_row * rows * steps / learner_s / 1e9,
+        sgemm_gflops: sgemm,
+    })
+}
+
+/// The benchmark configurations of the README: 4-D H=8 batch 16 and 4-D H=16 batch 512, TB.
+pub fn run(steps_small: u64, steps_large: u64, threads: usize) -> Result<Vec<BenchRow>> {
+    init_cpu_threads(threads);
+    let sgemm = sgemm_gflops(1024, 10);
+    tracing::info!("SGEMM 1024^3, {threads} thread(s): {sgemm:.1} GFLOP/s");
+    let base = RunConfig {
+        ndim: 4,
+        loss: Loss::Tb,
+        validation_samples: 0,
+        validation_interval: u64::MAX,
+        paper_window: 0,
+        threads,
+        ..RunConfig::default()
+    };
+    let mut rows = vec![];
+    for (name, lag, height, batch, steps) in [
+        ("4-D H=8 batch 16 TB", 0, 8, 16, steps_small),
+        ("4-D H=8 batch 16 TB, policy_lag 1", 1, 8, 16, steps_small),
+        ("4-D H=16 batch 512 TB", 0, 16, 512, steps_large),
+        ("4-D H=16 batch 512 TB, policy_lag 1", 1, 16, 512, steps_large),
+    ] {
+        let cfg = RunConfig {
+            height,
+            batch_size: batch,
+            policy_lag: lag,
+            n_trajectories: steps * batch as u64,
+            ..base.clone()
+        };
+        let row = bench_config(name, &cfg, sgemm)?;
+        tracing::info!("{name}: {:.1} it/s, {:.0} traj/s", row.steps_per_s, row.trajectories_per_s);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The rows as a Markdown table.
+pub fn markdown(rows: &[BenchRow]) -> String {
+    let mut s = String::from(
+        "| config | it/s | traj/s | sample ms/it | loss ms/it | backward ms/it | optimizer ms/it | learner GFLOP/s | SGEMM GFLOP/s |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        s += &format!(
+            "| {} | {:.1} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} |\n",
+            r.name, r.steps_per_s, r.trajectories_per_s, r.sample_ms, r.loss_ms, r.backward_ms, r.optimizer_ms, r.learner_gflops, r.sgemm_gflops
+        );
+    }
+    s
+}

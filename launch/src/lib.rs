@@ -1,0 +1,15 @@
+//! The gfn command line as a library: the embedded trainer, validation, metrics, plots and the
+//! benchmark. `src/main.rs` is a thin wrapper; the integration tests call these directly.
+//!
+//! Layout:
+//! - [`train`]: `gfn train`, the sampler, buffer and learner roles as threads of one process;
+//! - [`validate`]: exact and sampled metrics;
+//! - [`metrics`]: metric records and the JSONL file;
+//! - [`plot`]: PNG plots;
+//! - [`bench`]: `gfn bench`.
+
+pub mod bench;
+pub mod metrics;
+pub mod plot;
+pub mod train;
+pub mod validate;

@@ -1,0 +1,77 @@
+//! Metrics of a run: what is measured at each validation, and the JSONL file they go to.
+
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// One validation: exact and sampled distances, logZ, modes and throughput so far.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Validation {
+    pub step: u64,
+    pub trajectories: u64,
+    /// Terminal states visited during training so far (the TB paper's x axis).
+    pub states_visited: u64,
+    pub wall_s: f64,
+    /// Mean loss since the previous validation.
+    pub loss: f64,
+    /// Exact `Σ|P_T − R/Z|` of the policy's terminal distribution (dynamic programming).
+    pub exact_l1: Option<f64>,
+    pub exact_jsd: Option<f64>,
+    /// torchgfn-style sum-L1 and JSD of `validation_samples` fresh terminal states.
+    pub sampled_l1: Option<f64>,
+    pub sampled_jsd: Option<f64>,
+    /// TB-paper metric: mean over states of `|p̂ − p|` for the last visited training states.
+    pub paper_l1: Option<f64>,
+    /// The model's log Z (logZ for TB, log F(s0) for DB/SubTB).
+    pub log_z: Option<f64>,
+    pub log_z_true: Option<f64>,
+    pub log_z_error: Option<f64>,
+    pub modes_found: usize,
+    pub n_modes: Option<usize>,
+    pub trajectories_per_s: f64,
+}
+
+/// Where the time of the run went, in seconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct TimeSplit {
+    pub sample: f64,
+    pub prepare: f64,
+    pub loss: f64,
+    pub backward: f64,
+    pub sync: f64,
+    pub optimizer: f64,
+    pub validation: f64,
+}
+
+/// The end of a run.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Summary {
+    pub steps: u64,
+    pub trajectories: u64,
+    pub wall_s: f64,
+    pub trajectories_per_s: f64,
+    pub steps_per_s: f64,
+    pub time: TimeSplit,
+    pub final_validation: Validation,
+    pub params_checksum: String,
+}
+
+/// A JSON-lines file: one `{"validation": …}` line per validation, one `{"summary": …}` at the end.
+pub struct MetricsFile {
+    out: BufWriter<File>,
+}
+
+impl MetricsFile {
+    /// Creates (truncates) the file.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        Ok(Self { out: BufWriter::new(File::create(path)?) })
+    }
+
+    /// Appends one record under `key` and flushes, so a crash loses nothing written.
+    pub fn write<T: Serialize>(&mut self, key: &str, value: &T) -> std::io::Result<()> {
+        let line = serde_json::json!({ key: value });
+        writeln!(self.out, "{line}")?;
+        self.out.flush()
+    }
+}

@@ -1,0 +1,145 @@
+//! Validation: the exact terminal distribution of the policy beside torchgfn's sampled
+//! metrics, the TB paper's moving-window L1 over visited states, logZ and modes found.
+
+use crate::metrics::Validation;
+use gfn_common::target::{distances, histogram, terminal_distribution, Target};
+use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
+use gfn_nn::burn::tensor::backend::Backend;
+use gfn_nn::policy::forward_probs_all_states;
+use gfn_nn::GflowNet;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{HashSet, VecDeque};
+
+/// Keeps what validation needs between calls: the target, the window of visited states and the
+/// modes found so far.
+pub struct Validator {
+    grid: HyperGrid,
+    reward: Reward,
+    pre: Preprocessor,
+    target: Option<Target>,
+    window: VecDeque<usize>,
+    window_counts: Vec<u32>,
+    window_size: usize,
+    modes_found: HashSet<Vec<u16>>,
+    visited: u64,
+    samples: usize,
+    rng: SmallRng,
+}
+
+impl Validator {
+    /// Enumerates the grid when it is small enough; otherwise only modes and loss are reported.
+    pub fn new(cfg: &RunConfig) -> Result<Self, gfn_common::config::ConfigError> {
+        let grid = cfg.grid()?;
+        let reward = cfg.reward_fn()?;
+        let target = Target::new(&grid, &reward);
+        let n = target.as_ref().map_or(0, |t| t.probs.len());
+        Ok(Self {
+            grid,
+            reward,
+            pre: cfg.preprocessor(),
+            target,
+            window: VecDeque::with_capacity(cfg.paper_window),
+            window_counts: vec![0; n],
+            window_size: cfg.paper_window,
+            modes_found: HashSet::new(),
+            visited: 0,
+            samples: cfg.validation_samples,
+            rng: SmallRng::seed_from_u64(cfg.seed ^ 0x7A11_DA7E),
+        })
+    }
+
+    /// The true distribution, when enumerable.
+    pub fn target(&self) -> Option<&Target> {
+        self.target.as_ref()
+    }
+
+    /// Counts the terminal states of freshly sampled trajectories.
+    pub fn observe(&mut self, fresh: &TrajectoryBatch) {
+        let mut x = vec![0u16; self.grid.ndim()];
+        for (actions, _, _) in fresh.iter() {
+            TrajectoryBatch::terminal_state(self.grid.ndim(), actions, &mut x);
+            self.visited += 1;
+            if self.reward.is_mode(&x) && !self.modes_found.contains(&x) {
+                self.modes_found.insert(x.clone());
+            }
+            if self.target.is_some() && self.window_size > 0 {
+                let i = self.grid.index(&x);
+                self.window.push_back(i);
+                self.window_counts[i] += 1;
+                if self.window.len() > self.window_size {
+                    if let Some(old) = self.window.pop_front() {
+                        self.window_counts[old] -= 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Terminal states visited so far.
+    pub fn visited(&self) -> u64 {
+        self.visited
+    }
+
+    /// The policy's exact terminal distribution (`None` when the grid is not enumerable).
+    pub fn exact_distribution<B: Backend>(&self, net: &GflowNet<B>, device: &B::Device) -> Option<Vec<f64>> {
+        self.target.as_ref()?;
+        let probs = forward_probs_all_states(net, None, &self.grid, self.pre, device)?;
+        Some(terminal_distribution(&self.grid, &probs))
+    }
+
+    /// Measures the policy `net` (noise off) with the model's log Z estimate `log_z`.
+    pub fn validate<B: Backend>(&mut self, net: &GflowNet<B>, log_z: Option<f32>, device: &B::Device) -> Validation {
+        let mut v = Validation {
+            states_visited: self.visited,
+            modes_found: self.modes_found.len(),
+            log_z: log_z.map(|z| z as f64),
+            ..Default::default()
+        };
+        let Some(target) = &self.target else {
+            return v;
+        };
+        v.n_modes = Some(target.modes.len());
+        v.log_z_true = Some(target.log_z);
+        v.log_z_error = v.log_z.map(|z| (z - target.log_z).abs());
+        if let Some(p_t) = self.exact_distribution(net, device) {
+            let exact = distances(&target.probs, &p_t);
+            v.exact_l1 = Some(exact.l1);
+            v.exact_jsd = Some(exact.jsd);
+            if self.samples > 0 {
+                let draws = sample_indices(&p_t, self.samples, &mut self.rng);
+                let sampled = distances(&target.probs, &histogram(draws, p_t.len()));
+                v.sampled_l1 = Some(sampled.l1);
+                v.sampled_jsd = Some(sampled.jsd);
+            }
+        }
+        if !self.window.is_empty() {
+            let n = self.window.len() as f64;
+            let l1: f64 = target
+                .probs
+                .iter()
+                .zip(&self.window_counts)
+                .map(|(&p, &c)| (c as f64 / n - p).abs())
+                .sum();
+            v.paper_l1 = Some(l1 / target.probs.len() as f64);
+        }
+        v
+    }
+}
+
+/// `n` independent draws from a distribution (inverse CDF; the same law as fresh rollouts of
+/// the policy, whose terminal distribution `probs` is).
+pub fn sample_indices(probs: &[f64], n: usize, rng: &mut impl Rng) -> Vec<usize> {
+    let mut cdf = Vec::with_capacity(probs.len());
+    let mut acc = 0.0;
+    for &p in probs {
+        acc += p;
+        cdf.push(acc);
+    }
+    (0..n)
+        .map(|_| {
+            let u: f64 = rng.random::<f64>() * acc;
+            cdf.partition_point(|&c| c <= u).min(probs.len() - 1)
+        })
+        .collect()
+}
