@@ -81,6 +81,7 @@ named_enum! {
 /// Every setting of a training run.
 #[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[command(rename_all = "snake_case")]
 pub struct RunConfig {
     /// Random seed; runs with the same seed and settings are identical.
     #[arg(long, default_value_t = 4444)]

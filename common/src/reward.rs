@@ -61,7 +61,7 @@ pub struct Reward {
 pub enum RewardError {
     #[error("--R0 must be > 0 with the {0} reward (got {1}): log R would be -inf")]
     NonPositiveBase(RewardKind, f32),
-    #[error("reward parameters must be finite and >= 0 (R0 {0}, R1 {1}, R2 {2})")]
+    #[error("--R0, --R1 and --R2 must be finite and >= 0 (got R0 {0}, R1 {1}, R2 {2})")]
     BadParameter(f32, f32, f32),
 }
 

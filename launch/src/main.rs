@@ -25,6 +25,7 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 struct TrainArgs {
     /// TOML file with run settings; flags given on the command line override it.
     #[arg(long)]
@@ -37,6 +38,7 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+#[command(rename_all = "snake_case")]
 struct BenchArgs {
     /// Learner steps of the batch-16 configurations.
     #[arg(long, default_value_t = 2000)]

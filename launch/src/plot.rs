@@ -56,6 +56,7 @@ pub fn log_lines(path: &Path, title: &str, x_label: &str, y_label: &str, series:
         .x_desc(x_label)
         .y_desc(y_label)
         .label_style(("sans-serif", 15))
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .draw()
         .map_err(err)?;
