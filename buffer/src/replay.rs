@@ -17,7 +17,11 @@ pub struct ReplayBuffer {
 impl ReplayBuffer {
     /// An empty buffer holding at most `capacity` trajectories.
     pub fn new(capacity: usize, policy: ReplayPolicy) -> Self {
-        Self { capacity: capacity.max(1), policy, items: TrajectoryBatch::default() }
+        Self {
+            capacity: capacity.max(1),
+            policy,
+            items: TrajectoryBatch::default(),
+        }
     }
 
     /// Number of stored trajectories.
@@ -42,7 +46,9 @@ impl ReplayBuffer {
             ReplayPolicy::Prioritized => {
                 // Stable ascending sort by reward, keep the top `capacity` (newest win ties).
                 let mut order: Vec<usize> = (0..n).collect();
-                order.sort_by(|&a, &b| self.items.log_rewards[a].total_cmp(&self.items.log_rewards[b]));
+                order.sort_by(|&a, &b| {
+                    self.items.log_rewards[a].total_cmp(&self.items.log_rewards[b])
+                });
                 let mut top = order[n - self.capacity..].to_vec();
                 top.sort_unstable();
                 top

@@ -45,7 +45,14 @@ pub fn run(
             }
         };
         stats.served += training.len() as u64;
-        if shutdown.is_set() || outbox.send(Delivery { training, fresh: batch }).is_err() {
+        if shutdown.is_set()
+            || outbox
+                .send(Delivery {
+                    training,
+                    fresh: batch,
+                })
+                .is_err()
+        {
             break;
         }
     }

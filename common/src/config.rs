@@ -228,18 +228,30 @@ pub enum ConfigError {
     File { path: PathBuf, reason: String },
 }
 
-fn check(ok: bool, flag: &'static str, rule: &'static str, value: impl ToString) -> Result<(), ConfigError> {
+fn check(
+    ok: bool,
+    flag: &'static str,
+    rule: &'static str,
+    value: impl ToString,
+) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::OutOfRange { flag, rule, value: value.to_string() })
+        Err(ConfigError::OutOfRange {
+            flag,
+            rule,
+            value: value.to_string(),
+        })
     }
 }
 
 impl RunConfig {
     /// Reads a TOML config file; missing fields take their defaults, unknown fields are errors.
     pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
-        let err = |reason: String| ConfigError::File { path: path.to_owned(), reason };
+        let err = |reason: String| ConfigError::File {
+            path: path.to_owned(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         toml::from_str(&text).map_err(|e| err(e.message().replace('\n', " ")))
     }
@@ -256,13 +268,22 @@ impl RunConfig {
 
     /// The reward function of this run.
     pub fn reward_fn(&self) -> Result<Reward, ConfigError> {
-        Ok(Reward::new(self.reward, self.height, self.r0, self.r1, self.r2)?)
+        Ok(Reward::new(
+            self.reward,
+            self.height,
+            self.r0,
+            self.r1,
+            self.r2,
+        )?)
     }
 
     /// The preprocessor in effect (explicit, or the default for the estimator kind).
     pub fn preprocessor(&self) -> Preprocessor {
-        self.preprocessor
-            .unwrap_or(if self.tabular { Preprocessor::Enum } else { Preprocessor::KHot })
+        self.preprocessor.unwrap_or(if self.tabular {
+            Preprocessor::Enum
+        } else {
+            Preprocessor::KHot
+        })
     }
 
     /// Number of learner steps: `ceil(n_trajectories / batch_size)`.
@@ -274,18 +295,38 @@ impl RunConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let grid = self.grid()?;
         self.reward_fn()?;
-        check(self.batch_size > 0, "--batch_size", "at least 1", self.batch_size)?;
-        check(self.n_trajectories > 0, "--n_trajectories", "at least 1", self.n_trajectories)?;
+        check(
+            self.batch_size > 0,
+            "--batch_size",
+            "at least 1",
+            self.batch_size,
+        )?;
+        check(
+            self.n_trajectories > 0,
+            "--n_trajectories",
+            "at least 1",
+            self.n_trajectories,
+        )?;
         let positive = |x: f64| x.is_finite() && x > 0.0;
         check(positive(self.lr), "--lr", "a finite number > 0", self.lr)?;
-        check(positive(self.lr_z), "--lr_Z", "a finite number > 0", self.lr_z)?;
+        check(
+            positive(self.lr_z),
+            "--lr_Z",
+            "a finite number > 0",
+            self.lr_z,
+        )?;
         check(
             self.weight_decay.is_finite() && self.weight_decay >= 0.0,
             "--weight_decay",
             "a finite number >= 0",
             self.weight_decay,
         )?;
-        check(self.hidden_dim > 0, "--hidden_dim", "at least 1", self.hidden_dim)?;
+        check(
+            self.hidden_dim > 0,
+            "--hidden_dim",
+            "at least 1",
+            self.hidden_dim,
+        )?;
         check(self.n_hidden > 0, "--n_hidden", "at least 1", self.n_hidden)?;
         check(
             self.n_noisy_layers <= self.n_hidden,
@@ -299,7 +340,12 @@ impl RunConfig {
             "a finite number >= 0",
             self.noisy_std_init,
         )?;
-        check((0.0..=1.0).contains(&self.epsilon), "--epsilon", "in [0, 1]", self.epsilon)?;
+        check(
+            (0.0..=1.0).contains(&self.epsilon),
+            "--epsilon",
+            "in [0, 1]",
+            self.epsilon,
+        )?;
         check(
             self.temperature.is_finite() && self.temperature > 0.0,
             "--temperature",
@@ -312,7 +358,12 @@ impl RunConfig {
             "a finite number > 0",
             self.subtb_lambda,
         )?;
-        check(self.validation_interval > 0, "--validation_interval", "at least 1", self.validation_interval)?;
+        check(
+            self.validation_interval > 0,
+            "--validation_interval",
+            "at least 1",
+            self.validation_interval,
+        )?;
         check(self.threads > 0, "--threads", "at least 1", self.threads)?;
         check(
             self.batch_size <= 1 << 20,
@@ -327,17 +378,25 @@ impl RunConfig {
         if !self.tabular && pre == Preprocessor::Enum {
             return Err(ConfigError::EnumWithoutTabular);
         }
-        if matches!(pre, Preprocessor::OneHot | Preprocessor::Enum) && grid.enumerable_states().is_none() {
+        if matches!(pre, Preprocessor::OneHot | Preprocessor::Enum)
+            && grid.enumerable_states().is_none()
+        {
             return Err(ConfigError::TooLargeForPreprocessor(pre));
         }
         if self.tabular && self.n_noisy_layers > 0 {
-            return Err(ConfigError::Incompatible("--n_noisy_layers needs MLP estimators, not --tabular"));
+            return Err(ConfigError::Incompatible(
+                "--n_noisy_layers needs MLP estimators, not --tabular",
+            ));
         }
         if self.tabular && self.tied {
-            return Err(ConfigError::Incompatible("--tied shares an MLP trunk; tables have none"));
+            return Err(ConfigError::Incompatible(
+                "--tied shares an MLP trunk; tables have none",
+            ));
         }
         if self.loss == Loss::Fm && self.uniform_pb {
-            return Err(ConfigError::Incompatible("--uniform_pb has no meaning with --loss FM (FM learns edge flows, no PB)"));
+            return Err(ConfigError::Incompatible(
+                "--uniform_pb has no meaning with --loss FM (FM learns edge flows, no PB)",
+            ));
         }
         Ok(())
     }
@@ -358,7 +417,11 @@ mod tests {
 
     #[test]
     fn toml_round_trip_and_aliases() {
-        let c = RunConfig { seed: 7, loss: Loss::SubTb, ..RunConfig::default() };
+        let c = RunConfig {
+            seed: 7,
+            loss: Loss::SubTb,
+            ..RunConfig::default()
+        };
         let back: RunConfig = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(back, c);
         let t: RunConfig = toml::from_str("R0 = 0.01\nloss = \"DB\"\nlr_Z = 0.5").unwrap();

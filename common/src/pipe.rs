@@ -49,7 +49,11 @@ pub struct WeightBoard {
 impl WeightBoard {
     /// A board that remembers the last `keep` versions (at least one).
     pub fn new(keep: usize) -> Self {
-        Self { recent: Mutex::new(VecDeque::new()), keep: keep.max(1), changed: Condvar::new() }
+        Self {
+            recent: Mutex::new(VecDeque::new()),
+            keep: keep.max(1),
+            changed: Condvar::new(),
+        }
     }
 
     /// Publishes new weights and wakes every waiting reader.
@@ -79,7 +83,8 @@ impl WeightBoard {
             if shutdown.is_set() {
                 return None;
             }
-            self.changed.wait_for(&mut recent, Duration::from_millis(50));
+            self.changed
+                .wait_for(&mut recent, Duration::from_millis(50));
         }
     }
 }
@@ -95,14 +100,25 @@ mod tests {
         let b = board.clone();
         let t = std::thread::spawn(move || {
             for v in 0..5 {
-                b.publish(Weights { version: v, params: vec![v as f32] });
+                b.publish(Weights {
+                    version: v,
+                    params: vec![v as f32],
+                });
             }
         });
         let w = board.wait_for(4, &stop).unwrap();
         assert_eq!(w.version, 4);
         t.join().unwrap();
-        assert_eq!(board.wait_for(3, &stop).unwrap().version, 3, "a recent version is kept");
-        assert_eq!(board.wait_for(1, &stop).unwrap().version, 3, "older ones are not");
+        assert_eq!(
+            board.wait_for(3, &stop).unwrap().version,
+            3,
+            "a recent version is kept"
+        );
+        assert_eq!(
+            board.wait_for(1, &stop).unwrap().version,
+            3,
+            "older ones are not"
+        );
         stop.trigger();
         assert!(board.wait_for(10, &stop).is_none());
     }

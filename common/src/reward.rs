@@ -69,7 +69,13 @@ const COSINE_MODE_GAMMA: f64 = 0.8;
 
 impl Reward {
     /// Checks the parameters: a reward that can be zero would make `log R` infinite.
-    pub fn new(kind: RewardKind, height: usize, r0: f32, r1: f32, r2: f32) -> Result<Self, RewardError> {
+    pub fn new(
+        kind: RewardKind,
+        height: usize,
+        r0: f32,
+        r1: f32,
+        r2: f32,
+    ) -> Result<Self, RewardError> {
         let ok = |x: f32| x.is_finite() && x >= 0.0;
         if !(ok(r0) && ok(r1) && ok(r2)) {
             return Err(RewardError::BadParameter(r0, r1, r2));
@@ -77,7 +83,13 @@ impl Reward {
         if r0 <= 0.0 && kind != RewardKind::Sparse {
             return Err(RewardError::NonPositiveBase(kind, r0));
         }
-        Ok(Self { kind, height, r0, r1, r2 })
+        Ok(Self {
+            kind,
+            height,
+            r0,
+            r1,
+            r2,
+        })
     }
 
     /// `|x/(H−1) − 0.5|` computed in float32, as torch does.

@@ -32,7 +32,11 @@ impl Target {
         }
         let z: f64 = probs.iter().sum();
         probs.iter_mut().for_each(|p| *p /= z);
-        Some(Self { probs, log_z: z.ln(), modes })
+        Some(Self {
+            probs,
+            log_z: z.ln(),
+            modes,
+        })
     }
 }
 
@@ -133,7 +137,11 @@ mod tests {
             (2, 12, 1e-4, 3.258650, 4),
         ] {
             let t = target(d, h, r0);
-            assert!((t.log_z - lz).abs() < 1e-5, "D={d} H={h} R0={r0}: {}", t.log_z);
+            assert!(
+                (t.log_z - lz).abs() < 1e-5,
+                "D={d} H={h} R0={r0}: {}",
+                t.log_z
+            );
             assert_eq!(t.modes.len(), modes);
             assert!((t.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
         }
@@ -156,7 +164,7 @@ mod tests {
         // P_F is float32, so sums hold to float32 precision.
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-6);
         assert!((p[0] - 1.0 / 3.0).abs() < 1e-6); // exit at the origin
-        // (0,1): reached with 1/3, exits with 1/3.
+                                                  // (0,1): reached with 1/3, exits with 1/3.
         assert!((p[1] - 1.0 / 9.0).abs() < 1e-6);
     }
 

@@ -52,7 +52,11 @@ pub fn bench_config(name: &str, cfg: &RunConfig, sgemm: f64) -> Result<BenchRow>
     let grid = cfg.grid()?;
     let input = cfg.preprocessor().dim(&grid).unwrap_or(1);
     let per_row = mlp_flops(cfg, input, grid.n_actions())
-        + if cfg.uniform_pb || cfg.loss == Loss::Fm { 0.0 } else { mlp_flops(cfg, input, grid.ndim()) };
+        + if cfg.uniform_pb || cfg.loss == Loss::Fm {
+            0.0
+        } else {
+            mlp_flops(cfg, input, grid.ndim())
+        };
     let rows = report.rows_per_step;
     let learner_s = s.time.loss + s.time.backward + s.time.optimizer;
     Ok(BenchRow {
@@ -88,7 +92,13 @@ pub fn run(steps_small: u64, steps_large: u64, threads: usize) -> Result<Vec<Ben
         ("4-D H=8 batch 16 TB", 0, 8, 16, steps_small),
         ("4-D H=8 batch 16 TB, policy_lag 1", 1, 8, 16, steps_small),
         ("4-D H=16 batch 512 TB", 0, 16, 512, steps_large),
-        ("4-D H=16 batch 512 TB, policy_lag 1", 1, 16, 512, steps_large),
+        (
+            "4-D H=16 batch 512 TB, policy_lag 1",
+            1,
+            16,
+            512,
+            steps_large,
+        ),
     ] {
         let cfg = RunConfig {
             height,
@@ -98,7 +108,11 @@ pub fn run(steps_small: u64, steps_large: u64, threads: usize) -> Result<Vec<Ben
             ..base.clone()
         };
         let row = bench_config(name, &cfg, sgemm)?;
-        tracing::info!("{name}: {:.1} it/s, {:.0} traj/s", row.steps_per_s, row.trajectories_per_s);
+        tracing::info!(
+            "{name}: {:.1} it/s, {:.0} traj/s",
+            row.steps_per_s,
+            row.trajectories_per_s
+        );
         rows.push(row);
     }
     Ok(rows)
@@ -112,7 +126,15 @@ pub fn markdown(rows: &[BenchRow]) -> String {
     for r in rows {
         s += &format!(
             "| {} | {:.1} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} |\n",
-            r.name, r.steps_per_s, r.trajectories_per_s, r.sample_ms, r.loss_ms, r.backward_ms, r.optimizer_ms, r.learner_gflops, r.sgemm_gflops
+            r.name,
+            r.steps_per_s,
+            r.trajectories_per_s,
+            r.sample_ms,
+            r.loss_ms,
+            r.backward_ms,
+            r.optimizer_ms,
+            r.learner_gflops,
+            r.sgemm_gflops
         );
     }
     s

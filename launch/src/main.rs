@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "gfn", version, about = "A distributed GFlowNet trainer for HyperGrid")]
+#[command(
+    name = "gfn",
+    version,
+    about = "A distributed GFlowNet trainer for HyperGrid"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,13 +72,22 @@ fn merged_config(args: &TrainArgs, matches: &ArgMatches) -> Result<RunConfig, Co
         }
     }
     // Flags left at their defaults may be absent from the table (None): keep the file's.
-    merged.try_into().map_err(|e: toml::de::Error| ConfigError::File { path: path.clone(), reason: e.message().to_string() })
+    merged
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::File {
+            path: path.clone(),
+            reason: e.message().to_string(),
+        })
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -118,7 +131,13 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
                 cfg.batch_size,
                 cfg.run_dir.display()
             );
-            let report = train::train(&cfg, train::TrainOptions { progress: !args.quiet, write_files: true })?;
+            let report = train::train(
+                &cfg,
+                train::TrainOptions {
+                    progress: !args.quiet,
+                    write_files: true,
+                },
+            )?;
             println!("{}", serde_json::to_string_pretty(&report.summary)?);
         }
         Command::Bench(args) => {

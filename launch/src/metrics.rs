@@ -65,7 +65,9 @@ pub struct MetricsFile {
 impl MetricsFile {
     /// Creates (truncates) the file.
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        Ok(Self { out: BufWriter::new(File::create(path)?) })
+        Ok(Self {
+            out: BufWriter::new(File::create(path)?),
+        })
     }
 
     /// Appends one record under `key` and flushes, so a crash loses nothing written.

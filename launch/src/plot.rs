@@ -30,9 +30,20 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// A line chart with a logarithmic y axis; series with no positive point are skipped.
-pub fn log_lines(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[(&str, Vec<(f64, f64)>)]) -> Result<()> {
+pub fn log_lines(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+) -> Result<()> {
     register_font();
-    let points = || series.iter().flat_map(|(_, s)| s.iter()).filter(|p| p.1 > 0.0 && p.1.is_finite());
+    let points = || {
+        series
+            .iter()
+            .flat_map(|(_, s)| s.iter())
+            .filter(|p| p.1 > 0.0 && p.1.is_finite())
+    };
     let (mut x_max, mut y_lo, mut y_hi) = (1.0f64, f64::INFINITY, 0.0f64);
     for &(x, y) in points() {
         x_max = x_max.max(x);
@@ -62,7 +73,11 @@ pub fn log_lines(path: &Path, title: &str, x_label: &str, y_label: &str, series:
         .map_err(err)?;
     for (i, (name, s)) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        let pts: Vec<_> = s.iter().copied().filter(|p| p.1 > 0.0 && p.1.is_finite()).collect();
+        let pts: Vec<_> = s
+            .iter()
+            .copied()
+            .filter(|p| p.1 > 0.0 && p.1.is_finite())
+            .collect();
         if pts.is_empty() {
             continue;
         }
@@ -70,7 +85,9 @@ pub fn log_lines(path: &Path, title: &str, x_label: &str, y_label: &str, series:
             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
             .map_err(err)?
             .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -83,11 +100,22 @@ pub fn log_lines(path: &Path, title: &str, x_label: &str, y_label: &str, series:
 }
 
 /// Two heatmaps of a 2-D grid side by side (same colour scale).
-pub fn heatmaps(path: &Path, height: usize, left: (&str, &[f64]), right: (&str, &[f64])) -> Result<()> {
+pub fn heatmaps(
+    path: &Path,
+    height: usize,
+    left: (&str, &[f64]),
+    right: (&str, &[f64]),
+) -> Result<()> {
     register_font();
     let root = BitMapBackend::new(path, (1000, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let max = left.1.iter().chain(right.1).cloned().fold(0.0, f64::max).max(1e-12);
+    let max = left
+        .1
+        .iter()
+        .chain(right.1)
+        .cloned()
+        .fold(0.0, f64::max)
+        .max(1e-12);
     let panels = root.split_evenly((1, 2));
     for (area, (name, probs)) in panels.iter().zip([left, right]) {
         let mut chart = ChartBuilder::on(area)
@@ -106,12 +134,19 @@ pub fn heatmaps(path: &Path, height: usize, left: (&str, &[f64]), right: (&str, 
             .draw()
             .map_err(err)?;
         chart
-            .draw_series((0..height).flat_map(|i| (0..height).map(move |j| (i, j))).map(|(i, j)| {
-                let v = probs[i * height + j] / max;
-                // Dark blue (low) to yellow (high).
-                let c = HSLColor(0.67 - 0.5 * v, 0.85, 0.15 + 0.45 * v);
-                Rectangle::new([(j as i32, i as i32), (j as i32 + 1, i as i32 + 1)], c.filled())
-            }))
+            .draw_series(
+                (0..height)
+                    .flat_map(|i| (0..height).map(move |j| (i, j)))
+                    .map(|(i, j)| {
+                        let v = probs[i * height + j] / max;
+                        // Dark blue (low) to yellow (high).
+                        let c = HSLColor(0.67 - 0.5 * v, 0.85, 0.15 + 0.45 * v);
+                        Rectangle::new(
+                            [(j as i32, i as i32), (j as i32 + 1, i as i32 + 1)],
+                            c.filled(),
+                        )
+                    }),
+            )
             .map_err(err)?;
     }
     root.present().map_err(err)
@@ -127,9 +162,15 @@ pub fn write_run_plots(
 ) -> Result<()> {
     let dir = &cfg.run_dir;
     let by_traj = |f: fn(&Validation) -> Option<f64>| -> Vec<(f64, f64)> {
-        validations.iter().filter_map(|v| f(v).map(|y| (v.trajectories as f64, y))).collect()
+        validations
+            .iter()
+            .filter_map(|v| f(v).map(|y| (v.trajectories as f64, y)))
+            .collect()
     };
-    let title = format!("{} on {}-D H={} R0={}", cfg.loss, cfg.ndim, cfg.height, cfg.r0);
+    let title = format!(
+        "{} on {}-D H={} R0={}",
+        cfg.loss, cfg.ndim, cfg.height, cfg.r0
+    );
     log_lines(
         &dir.join("curves.png"),
         &title,
@@ -146,11 +187,25 @@ pub fn write_run_plots(
     let loss_pts: Vec<(f64, f64)> = losses
         .chunks(stride)
         .enumerate()
-        .map(|(i, c)| ((i * stride) as f64, c.iter().map(|&l| l as f64).sum::<f64>() / c.len() as f64))
+        .map(|(i, c)| {
+            (
+                (i * stride) as f64,
+                c.iter().map(|&l| l as f64).sum::<f64>() / c.len() as f64,
+            )
+        })
         .collect();
-    log_lines(&dir.join("loss.png"), &format!("{title}: loss"), "learner step", "loss", &[("loss", loss_pts)])?;
+    log_lines(
+        &dir.join("loss.png"),
+        &format!("{title}: loss"),
+        "learner step",
+        "loss",
+        &[("loss", loss_pts)],
+    )?;
     if cfg.ndim == 2 {
-        if let (Some(target), Some(p_t)) = (validator.target(), validator.exact_distribution(net, &cpu_device())) {
+        if let (Some(target), Some(p_t)) = (
+            validator.target(),
+            validator.exact_distribution(net, &cpu_device()),
+        ) {
             heatmaps(
                 &dir.join("heatmap.png"),
                 cfg.height,

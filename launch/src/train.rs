@@ -49,7 +49,8 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
     let mut validator = Validator::new(cfg)?;
     let mut sampler = Sampler::<Cpu>::new(cfg, 0, device)?;
     let mut files = if opts.write_files {
-        std::fs::create_dir_all(&cfg.run_dir).with_context(|| format!("creating {}", cfg.run_dir.display()))?;
+        std::fs::create_dir_all(&cfg.run_dir)
+            .with_context(|| format!("creating {}", cfg.run_dir.display()))?;
         std::fs::write(cfg.run_dir.join("config.toml"), cfg.to_toml())?;
         Some(MetricsFile::create(&cfg.run_dir.join("metrics.jsonl"))?)
     } else {
@@ -72,24 +73,49 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
         let sampler_thread = {
             let (board, shutdown, mut sink) = (board.clone(), shutdown.clone(), to_buffer);
             let (batch, lag) = (cfg.batch_size, cfg.policy_lag);
-            std::thread::Builder::new().name("sampler".into()).spawn_scoped(scope, move || {
-                flush_denormals();
-                gfn_sampler::run(&mut sampler, n_steps, batch, lag, &board, &mut sink, &shutdown)
-            })?
+            std::thread::Builder::new()
+                .name("sampler".into())
+                .spawn_scoped(scope, move || {
+                    flush_denormals();
+                    gfn_sampler::run(
+                        &mut sampler,
+                        n_steps,
+                        batch,
+                        lag,
+                        &board,
+                        &mut sink,
+                        &shutdown,
+                    )
+                })?
         };
         let buffer_thread = {
             let shutdown = shutdown.clone();
             let (batch, seed) = (cfg.batch_size, cfg.seed);
-            std::thread::Builder::new().name("buffer".into()).spawn_scoped(scope, move || {
-                gfn_buffer::run(selector, batch, seed, &buffer_in, &to_learner, &shutdown)
-            })?
+            std::thread::Builder::new()
+                .name("buffer".into())
+                .spawn_scoped(scope, move || {
+                    gfn_buffer::run(selector, batch, seed, &buffer_in, &to_learner, &shutdown)
+                })?
         };
-        let outcome = learn(cfg, &mut learner, &mut validator, &learner_in, &board, &bar, files.as_mut(), start);
+        let outcome = learn(
+            cfg,
+            &mut learner,
+            &mut validator,
+            &learner_in,
+            &board,
+            &bar,
+            files.as_mut(),
+            start,
+        );
         // Stop the other roles whatever happened here, then collect their statistics.
         shutdown.trigger();
         drop(learner_in);
-        let sampler_stats = sampler_thread.join().map_err(|_| anyhow::anyhow!("sampler thread panicked"))?;
-        let _ = buffer_thread.join().map_err(|_| anyhow::anyhow!("buffer thread panicked"))?;
+        let sampler_stats = sampler_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("sampler thread panicked"))?;
+        let _ = buffer_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("buffer thread panicked"))?;
         let (validations, losses, time, rows) = outcome?;
         Ok((validations, losses, time, sampler_stats, rows))
     });
@@ -111,11 +137,22 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
     };
     if let Some(f) = files.as_mut() {
         f.write("summary", &summary)?;
-        if let Err(e) = plot::write_run_plots(cfg, &validations, &losses, &learner.inference_net(), &validator) {
+        if let Err(e) = plot::write_run_plots(
+            cfg,
+            &validations,
+            &losses,
+            &learner.inference_net(),
+            &validator,
+        ) {
             tracing::warn!("could not draw the plots: {e:#}");
         }
     }
-    Ok(TrainReport { summary, validations, losses, rows_per_step })
+    Ok(TrainReport {
+        summary,
+        validations,
+        losses,
+        rows_per_step,
+    })
 }
 
 type LearnOutcome = (Vec<Validation>, Vec<f32>, TimeSplit, u64);
@@ -141,8 +178,13 @@ fn learn(
     let mut sync = LocalSync;
     let mut rows = 0u64;
     for step in 0..n_steps {
-        let delivery = inbox.recv().context("the buffer stopped before the run ended")?;
-        delivery.training.validate(&grid).context("invalid training batch")?;
+        let delivery = inbox
+            .recv()
+            .context("the buffer stopped before the run ended")?;
+        delivery
+            .training
+            .validate(&grid)
+            .context("invalid training batch")?;
         let stats: StepStats = learner.step(&delivery.training, &mut sync);
         board.publish(learner.weights());
         validator.observe(&delivery.fresh);
@@ -156,7 +198,10 @@ fn learn(
         loss_since.0 += stats.loss as f64;
         loss_since.1 += 1;
         if !stats.loss.is_finite() {
-            anyhow::bail!("the loss became {} at step {step}; try a lower --lr or --lr_Z", stats.loss);
+            anyhow::bail!(
+                "the loss became {} at step {step}; try a lower --lr or --lr_Z",
+                stats.loss
+            );
         }
         bar.inc(1);
         if step % cfg.validation_interval == 0 || step + 1 == n_steps {
@@ -208,7 +253,9 @@ fn progress_bar(show: bool, n: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(n);
-    if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps {per_sec} {msg} ETA {eta}") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} steps {per_sec} {msg} ETA {eta}",
+    ) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar

@@ -82,14 +82,23 @@ impl Validator {
     }
 
     /// The policy's exact terminal distribution (`None` when the grid is not enumerable).
-    pub fn exact_distribution<B: Backend>(&self, net: &GflowNet<B>, device: &B::Device) -> Option<Vec<f64>> {
+    pub fn exact_distribution<B: Backend>(
+        &self,
+        net: &GflowNet<B>,
+        device: &B::Device,
+    ) -> Option<Vec<f64>> {
         self.target.as_ref()?;
         let probs = forward_probs_all_states(net, None, &self.grid, self.pre, device)?;
         Some(terminal_distribution(&self.grid, &probs))
     }
 
     /// Measures the policy `net` (noise off) with the model's log Z estimate `log_z`.
-    pub fn validate<B: Backend>(&mut self, net: &GflowNet<B>, log_z: Option<f32>, device: &B::Device) -> Validation {
+    pub fn validate<B: Backend>(
+        &mut self,
+        net: &GflowNet<B>,
+        log_z: Option<f32>,
+        device: &B::Device,
+    ) -> Validation {
         let mut v = Validation {
             states_visited: self.visited,
             modes_found: self.modes_found.len(),

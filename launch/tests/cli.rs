@@ -4,9 +4,16 @@
 use std::process::Command;
 
 fn gfn(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gfn")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gfn"))
+        .args(args)
+        .output()
+        .unwrap();
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), s(&out.stdout), s(&out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        s(&out.stdout),
+        s(&out.stderr),
+    )
 }
 
 #[test]
@@ -26,10 +33,22 @@ fn bad_input_is_one_line_and_exit_code_2() {
         (vec!["train", "--subTB_weighting", "nope"], "nope"),
         (vec!["train", "--batch_size", "0"], "--batch_size"),
         (vec!["train", "--batch_size", "-3"], "-3"),
-        (vec!["train", "--tabular", "--preprocessor", "khot"], "--tabular"),
-        (vec!["train", "--config", "/nonexistent/gfn.toml"], "/nonexistent/gfn.toml"),
-        (vec!["train", "--config", bad_toml.to_str().unwrap()], "bad.toml"),
-        (vec!["train", "--config", unknown_key.to_str().unwrap()], "no_such_setting"),
+        (
+            vec!["train", "--tabular", "--preprocessor", "khot"],
+            "--tabular",
+        ),
+        (
+            vec!["train", "--config", "/nonexistent/gfn.toml"],
+            "/nonexistent/gfn.toml",
+        ),
+        (
+            vec!["train", "--config", bad_toml.to_str().unwrap()],
+            "bad.toml",
+        ),
+        (
+            vec!["train", "--config", unknown_key.to_str().unwrap()],
+            "no_such_setting",
+        ),
         (vec!["train", "--epsilon", "2"], "--epsilon"),
     ];
     for (args, needle) in cases {
@@ -47,15 +66,37 @@ fn a_tiny_run_writes_metrics_config_and_plots() {
     let dir = std::env::temp_dir().join(format!("gfn-run-{}", std::process::id()));
     let cfg = dir.join("run.toml");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(&cfg, "n_trajectories = 640\nvalidation_interval = 10\nseed = 3\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "n_trajectories = 640\nvalidation_interval = 10\nseed = 3\n",
+    )
+    .unwrap();
     let run_dir = dir.join("out");
-    let (code, out, err) = gfn(&["train", "--quiet", "--config", cfg.to_str().unwrap(), "--seed", "4", "--run_dir", run_dir.to_str().unwrap()]);
+    let (code, out, err) = gfn(&[
+        "train",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--seed",
+        "4",
+        "--run_dir",
+        run_dir.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"exact_l1\""), "{out}");
     let saved = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
-    assert!(saved.contains("seed = 4") && saved.contains("n_trajectories = 640"), "flags override the file: {saved}");
+    assert!(
+        saved.contains("seed = 4") && saved.contains("n_trajectories = 640"),
+        "flags override the file: {saved}"
+    );
     let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
-    assert_eq!(metrics.lines().filter(|l| l.starts_with("{\"validation\"")).count(), 5);
+    assert_eq!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("{\"validation\""))
+            .count(),
+        5
+    );
     assert!(metrics.lines().last().unwrap().starts_with("{\"summary\""));
     for png in ["curves.png", "loss.png", "heatmap.png"] {
         let bytes = std::fs::read(run_dir.join(png)).unwrap();

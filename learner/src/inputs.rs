@@ -91,7 +91,10 @@ impl StepInputs {
             }
         }
         let j = x.src_rows.len() as i64;
-        x.trans_of_row.iter_mut().filter(|v| **v < 0).for_each(|v| *v = j);
+        x.trans_of_row
+            .iter_mut()
+            .filter(|v| **v < 0)
+            .for_each(|v| *v = j);
         let (s, nn) = (s_total as i64, n as i64);
         x.step_rows = vec![s; n * t_max];
         x.node_index = vec![s + nn; n * (t_max + 1)];

@@ -5,12 +5,12 @@ use crate::loss::{loss, LossConfig};
 use gfn_common::config::ConfigError;
 use gfn_common::pipe::Weights;
 use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
+use gfn_nn::burn::module::Module;
 use gfn_nn::burn::module::{AutodiffModule, ModuleVisitor, Param};
 use gfn_nn::burn::optim::adaptor::OptimizerAdaptor;
 use gfn_nn::burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use gfn_nn::burn::tensor::backend::{AutodiffBackend, Backend};
 use gfn_nn::burn::tensor::{Tensor, TensorData};
-use gfn_nn::burn::module::Module;
 use gfn_nn::{params, GflowNet, NetConfig};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -72,7 +72,11 @@ impl<B: AutodiffBackend> Learner<B> {
     pub fn new(cfg: &RunConfig, device: B::Device) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let grid = cfg.grid()?;
-        let net = GflowNet::new(&NetConfig::from_run(cfg, &grid), &mut SmallRng::seed_from_u64(cfg.seed), &device);
+        let net = GflowNet::new(
+            &NetConfig::from_run(cfg, &grid),
+            &mut SmallRng::seed_from_u64(cfg.seed),
+            &device,
+        );
         let adam = |wd: f64| {
             AdamWConfig::new()
                 .with_beta_1(0.9)
@@ -104,7 +108,10 @@ impl<B: AutodiffBackend> Learner<B> {
 
     /// The current weights, flat, for the samplers.
     pub fn weights(&self) -> Weights {
-        Weights { version: self.version, params: params::flatten(&self.net) }
+        Weights {
+            version: self.version,
+            params: params::flatten(&self.net),
+        }
     }
 
     /// Replaces the weights (all replicas start from rank 0's).
@@ -137,9 +144,20 @@ impl<B: AutodiffBackend> Learner<B> {
         let t0 = Instant::now();
         let inputs = StepInputs::new(&self.grid, &self.reward, batch);
         stats.rows = inputs.rows;
-        let noise = self.net.is_noisy().then(|| self.net.draw_noise(&mut self.rng, &self.device));
+        let noise = self
+            .net
+            .is_noisy()
+            .then(|| self.net.draw_noise(&mut self.rng, &self.device));
         let t1 = Instant::now();
-        let value = loss(&self.net, noise.as_ref(), &inputs, &self.loss, &self.grid, self.pre, &self.device);
+        let value = loss(
+            &self.net,
+            noise.as_ref(),
+            &inputs,
+            &self.loss,
+            &self.grid,
+            self.pre,
+            &self.device,
+        );
         stats.loss = scalar(value.clone());
         let t2 = Instant::now();
         let mut grads = value.backward();
@@ -177,7 +195,12 @@ impl<B: AutodiffBackend> Learner<B> {
         sync: &mut impl GradientSync,
     ) -> (GradientsParams, GradientsParams) {
         let z_id = self.net.log_z.as_ref().map(|p| p.id);
-        let mut flat = GradFlatten::<B> { net: &net_grads, z: &z_grads, out: vec![], _b: Default::default() };
+        let mut flat = GradFlatten::<B> {
+            net: &net_grads,
+            z: &z_grads,
+            out: vec![],
+            _b: Default::default(),
+        };
         self.net.visit(&mut flat);
         let mut values = flat.out;
         sync.all_reduce_mean(&mut values);
@@ -195,7 +218,12 @@ impl<B: AutodiffBackend> Learner<B> {
 }
 
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
-    t.into_data().convert::<f32>().as_slice::<f32>().ok().and_then(|s| s.first().copied()).unwrap_or(f32::NAN)
+    t.into_data()
+        .convert::<f32>()
+        .as_slice::<f32>()
+        .ok()
+        .and_then(|s| s.first().copied())
+        .unwrap_or(f32::NAN)
 }
 
 struct GradFlatten<'a, B: AutodiffBackend> {
@@ -207,13 +235,19 @@ struct GradFlatten<'a, B: AutodiffBackend> {
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for GradFlatten<'_, B> {
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-        let g = self.net.get::<B::InnerBackend, D>(p.id).or_else(|| self.z.get::<B::InnerBackend, D>(p.id));
+        let g = self
+            .net
+            .get::<B::InnerBackend, D>(p.id)
+            .or_else(|| self.z.get::<B::InnerBackend, D>(p.id));
         match g {
             Some(t) => {
                 let data = t.into_data().convert::<f32>();
-                self.out.extend_from_slice(data.as_slice::<f32>().unwrap_or(&[]));
+                self.out
+                    .extend_from_slice(data.as_slice::<f32>().unwrap_or(&[]));
             }
-            None => self.out.extend(std::iter::repeat_n(0.0, p.val().shape().num_elements())),
+            None => self
+                .out
+                .extend(std::iter::repeat_n(0.0, p.val().shape().num_elements())),
         }
     }
 }
@@ -234,7 +268,8 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for GradRebuild<'_, B> {
         let n = shape.num_elements();
         let values = self.src[self.offset..self.offset + n].to_vec();
         self.offset += n;
-        let t = Tensor::<B::InnerBackend, D>::from_data(TensorData::new(values, shape), &v.device());
+        let t =
+            Tensor::<B::InnerBackend, D>::from_data(TensorData::new(values, shape), &v.device());
         if Some(p.id) == self.z_id {
             self.z.register::<B::InnerBackend, D>(p.id, t);
         } else {

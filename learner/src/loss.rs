@@ -25,19 +25,35 @@ pub struct LossConfig {
 impl LossConfig {
     /// Reads the loss settings of a run.
     pub fn from_run(cfg: &RunConfig) -> Self {
-        Self { loss: cfg.loss, weighting: cfg.subtb_weighting, lambda: cfg.subtb_lambda }
+        Self {
+            loss: cfg.loss,
+            weighting: cfg.subtb_weighting,
+            lambda: cfg.subtb_lambda,
+        }
     }
 }
 
-fn ints<B: Backend, const D: usize>(v: &[i64], shape: [usize; D], dev: &B::Device) -> Tensor<B, D, Int> {
+fn ints<B: Backend, const D: usize>(
+    v: &[i64],
+    shape: [usize; D],
+    dev: &B::Device,
+) -> Tensor<B, D, Int> {
     Tensor::from_data(TensorData::new(v.to_vec(), shape), dev)
 }
 
-fn floats<B: Backend, const D: usize>(v: &[f32], shape: [usize; D], dev: &B::Device) -> Tensor<B, D> {
+fn floats<B: Backend, const D: usize>(
+    v: &[f32],
+    shape: [usize; D],
+    dev: &B::Device,
+) -> Tensor<B, D> {
     Tensor::from_data(TensorData::new(v.to_vec(), shape), dev)
 }
 
-fn bools<B: Backend, const D: usize>(v: &[bool], shape: [usize; D], dev: &B::Device) -> Tensor<B, D, Bool> {
+fn bools<B: Backend, const D: usize>(
+    v: &[bool],
+    shape: [usize; D],
+    dev: &B::Device,
+) -> Tensor<B, D, Bool> {
     Tensor::from_data(TensorData::new(v.to_vec(), shape), dev)
 }
 
@@ -77,14 +93,22 @@ fn row_terms<B: Backend>(
     let (s, d, a) = (x.rows, grid.ndim(), grid.n_actions());
     let input = encode::<B>(grid, pre, &x.states, dev);
     let out = net.forward(&input, noise, true, true);
-    let pf = out.pf.mask_fill(bools(&x.fwd_forbidden, [s, a], dev), MASKED_LOGIT);
+    let pf = out
+        .pf
+        .mask_fill(bools(&x.fwd_forbidden, [s, a], dev), MASKED_LOGIT);
     let log_pf_all = log_softmax(pf, 1);
-    let log_pf = log_pf_all.clone().gather(1, ints(&x.actions, [s, 1], dev)).reshape([s]);
+    let log_pf = log_pf_all
+        .clone()
+        .gather(1, ints(&x.actions, [s, 1], dev))
+        .reshape([s]);
     let log_pf_exit = log_pf_all.slice([0..s, a - 1..a]).reshape([s]);
     let j = x.n_transitions();
     let log_pb = match out.pb {
         Some(pb) if j > 0 => {
-            let pb = log_softmax(pb.mask_fill(bools(&x.bwd_forbidden, [s, d], dev), MASKED_LOGIT), 1);
+            let pb = log_softmax(
+                pb.mask_fill(bools(&x.bwd_forbidden, [s, d], dev), MASKED_LOGIT),
+                1,
+            );
             let per_transition = pb
                 .select(0, ints(&x.dst_rows, [j], dev))
                 .gather(1, ints(&x.trans_actions, [j, 1], dev))
@@ -94,7 +118,12 @@ fn row_terms<B: Backend>(
         Some(_) => Tensor::zeros([s], dev),
         None => floats(&x.uniform_log_pb, [s], dev),
     };
-    RowTerms { log_pf, log_pb, log_pf_exit, logf: out.logf }
+    RowTerms {
+        log_pf,
+        log_pb,
+        log_pf_exit,
+        logf: out.logf,
+    }
 }
 
 /// The loss of one training batch, as a one-element tensor.
@@ -129,8 +158,15 @@ pub fn loss<B: Backend>(
         }
         Loss::ModifiedDb => modified_db(&terms, x, dev),
         Loss::Db | Loss::SubTb => {
-            let weighting = if cfg.loss == Loss::Db { None } else { Some(cfg.weighting) };
-            let logf = terms.logf.clone().unwrap_or_else(|| Tensor::zeros([x.rows], dev));
+            let weighting = if cfg.loss == Loss::Db {
+                None
+            } else {
+                Some(cfg.weighting)
+            };
+            let logf = terms
+                .logf
+                .clone()
+                .unwrap_or_else(|| Tensor::zeros([x.rows], dev));
             balance(logf, log_r, steps, x, weighting, cfg.lambda, dev)
         }
         Loss::Fm => unreachable!("handled above"),
@@ -203,7 +239,9 @@ pub fn subtrajectory_weights(x: &StepInputs, weighting: SubTbWeighting, lambda: 
     }
     let total: usize = count_by_len.iter().sum();
     for (k, &l) in x.lengths.iter().enumerate() {
-        let within = (0..l).map(|j| (l - j) as f64 * lam.powi(j as i32)).sum::<f64>();
+        let within = (0..l)
+            .map(|j| (l - j) as f64 * lam.powi(j as i32))
+            .sum::<f64>();
         for start in 0..l {
             for end in start + 1..=l {
                 let i = end - start;
@@ -240,7 +278,8 @@ fn modified_db<B: Backend>(terms: &RowTerms<B>, x: &StepInputs, dev: &B::Device)
     let dst = ints::<B, 1>(&x.dst_rows, [j], dev);
     let log_r = floats::<B, 1>(&x.row_log_rewards, [x.rows], dev);
     let pb = terms.log_pb.clone().select(0, src.clone());
-    let r = log_r.clone().select(0, src.clone()) + terms.log_pf.clone().select(0, src.clone())
+    let r = log_r.clone().select(0, src.clone())
+        + terms.log_pf.clone().select(0, src.clone())
         + terms.log_pf_exit.clone().select(0, dst.clone())
         - log_r.select(0, dst)
         - pb
@@ -266,10 +305,16 @@ fn flow_matching<B: Backend>(
     let u = net.forward(&input, noise, false, false).pf; // [U, D+1]
     let (k, n) = (fm.visited.len(), x.n);
     // Reward matching: the exit edge of each terminal state against log R.
-    let exit_idx: Vec<i64> = fm.terminal.iter().map(|&r| r * a as i64 + (a as i64 - 1)).collect();
+    let exit_idx: Vec<i64> = fm
+        .terminal
+        .iter()
+        .map(|&r| r * a as i64 + (a as i64 - 1))
+        .collect();
     let flat = u.clone().reshape([u_rows * a]);
     let exit_flow = flat.clone().select(0, ints(&exit_idx, [n], dev));
-    let rm = (exit_flow - floats(&x.log_rewards, [n], dev)).powi_scalar(2).mean();
+    let rm = (exit_flow - floats(&x.log_rewards, [n], dev))
+        .powi_scalar(2)
+        .mean();
     if k == 0 {
         return rm;
     }
@@ -280,7 +325,9 @@ fn flow_matching<B: Backend>(
         .select(0, ints(&fm.parent_edges, [k * d], dev))
         .reshape([k, d])
         .mask_fill(bools(&fm.parent_missing, [k, d], dev), MASKED_LOGIT);
-    let fm_loss = (logsumexp(in_logits) - logsumexp(out_logits)).powi_scalar(2).mean();
+    let fm_loss = (logsumexp(in_logits) - logsumexp(out_logits))
+        .powi_scalar(2)
+        .mean();
     fm_loss + rm
 }
 

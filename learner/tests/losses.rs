@@ -10,7 +10,13 @@ use gfn_nn::{params, GflowNet, NetConfig};
 use rand::{rngs::SmallRng, SeedableRng};
 
 fn cfg(loss: Loss, f: impl Fn(&mut RunConfig)) -> RunConfig {
-    let mut c = RunConfig { ndim: 2, height: 3, tabular: true, loss, ..RunConfig::default() };
+    let mut c = RunConfig {
+        ndim: 2,
+        height: 3,
+        tabular: true,
+        loss,
+        ..RunConfig::default()
+    };
     f(&mut c);
     c.validate().unwrap();
     c
@@ -32,13 +38,25 @@ fn batch(c: &RunConfig, trajs: &[&[u8]]) -> TrajectoryBatch {
 fn eval(c: &RunConfig, net: &GflowNet<Cpu>, b: &TrajectoryBatch) -> f32 {
     let grid = c.grid().unwrap();
     let x = StepInputs::new(&grid, &c.reward_fn().unwrap(), b);
-    let l = loss(net, None, &x, &LossConfig::from_run(c), &grid, c.preprocessor(), &cpu_device());
+    let l = loss(
+        net,
+        None,
+        &x,
+        &LossConfig::from_run(c),
+        &grid,
+        c.preprocessor(),
+        &cpu_device(),
+    );
     l.into_data().convert::<f32>().as_slice::<f32>().unwrap()[0]
 }
 
 fn zero_net(c: &RunConfig) -> GflowNet<Cpu> {
     let grid = c.grid().unwrap();
-    GflowNet::new(&NetConfig::from_run(c, &grid), &mut SmallRng::seed_from_u64(0), &cpu_device())
+    GflowNet::new(
+        &NetConfig::from_run(c, &grid),
+        &mut SmallRng::seed_from_u64(0),
+        &cpu_device(),
+    )
 }
 
 const TRAJS: &[&[u8]] = &[&[0, 2], &[0, 1, 1, 2], &[2], &[1, 0, 0, 1, 2]];
@@ -87,7 +105,9 @@ fn subtb_with_tb_weighting_and_zero_logf_equals_tb_sum() {
     let mut rng = SmallRng::seed_from_u64(5);
     let fill = |net: GflowNet<Cpu>, rng: &mut SmallRng| {
         let n = net.num_params();
-        let v: Vec<f32> = (0..n).map(|_| rand::Rng::random_range(rng, -1.0..1.0)).collect();
+        let v: Vec<f32> = (0..n)
+            .map(|_| rand::Rng::random_range(rng, -1.0..1.0))
+            .collect();
         params::load(net, &v).unwrap()
     };
     let mut net_tb = fill(zero_net(&tb), &mut rng);
@@ -102,7 +122,10 @@ fn subtb_with_tb_weighting_and_zero_logf_equals_tb_sum() {
     let tb_mean = eval(&tb, &net_tb, &b);
     let sub_sum = eval(&sub, &net_sub, &b);
     assert!(tb_mean > 0.1);
-    assert!((sub_sum - tb_mean * b.len() as f32).abs() < 1e-3 * sub_sum.max(1.0), "{sub_sum} vs {tb_mean}");
+    assert!(
+        (sub_sum - tb_mean * b.len() as f32).abs() < 1e-3 * sub_sum.max(1.0),
+        "{sub_sum} vs {tb_mean}"
+    );
 }
 
 #[test]
@@ -111,8 +134,15 @@ fn geometric_within_weights_sum_to_one() {
     let grid = c.grid().unwrap();
     let x = StepInputs::new(&grid, &c.reward_fn().unwrap(), &batch(&c, TRAJS));
     for lambda in [0.3f32, 0.9, 1.0] {
-        for w in [SubTbWeighting::GeometricWithin, SubTbWeighting::Geometric, SubTbWeighting::Equal, SubTbWeighting::EqualWithin] {
-            let s: f32 = gfn_learner::loss::subtrajectory_weights(&x, w, lambda).iter().sum();
+        for w in [
+            SubTbWeighting::GeometricWithin,
+            SubTbWeighting::Geometric,
+            SubTbWeighting::Equal,
+            SubTbWeighting::EqualWithin,
+        ] {
+            let s: f32 = gfn_learner::loss::subtrajectory_weights(&x, w, lambda)
+                .iter()
+                .sum();
             assert!((s - 1.0).abs() < 1e-5, "{w} λ={lambda}: {s}");
         }
     }
@@ -130,7 +160,11 @@ fn geometric_within_weights_sum_to_one() {
 fn exact_tables(c: &RunConfig) -> Vec<f32> {
     let grid: HyperGrid = c.grid().unwrap();
     let reward = c.reward_fn().unwrap();
-    let (n, d, a) = (grid.enumerable_states().unwrap(), grid.ndim(), grid.n_actions());
+    let (n, d, a) = (
+        grid.enumerable_states().unwrap(),
+        grid.ndim(),
+        grid.n_actions(),
+    );
     let mut s = vec![0u16; d];
     // F(s) = R(s) + Σ_children F(s') / n_parents(s'), children have larger indices.
     let mut flow = vec![0f64; n];
@@ -183,10 +217,26 @@ fn crate_masked() -> f32 {
 
 #[test]
 fn every_loss_vanishes_on_the_exact_solution() {
-    for loss_kind in [Loss::Tb, Loss::Db, Loss::SubTb, Loss::ZVar, Loss::ModifiedDb, Loss::Fm] {
+    for loss_kind in [
+        Loss::Tb,
+        Loss::Db,
+        Loss::SubTb,
+        Loss::ZVar,
+        Loss::ModifiedDb,
+        Loss::Fm,
+    ] {
         let c = cfg(loss_kind, |c| c.height = 4);
         let net = params::load(zero_net(&c), &exact_tables(&c)).unwrap();
-        let b = batch(&c, &[&[0, 2], &[0, 1, 1, 2], &[2], &[1, 0, 0, 1, 1, 0, 2], &[1, 1, 1, 2]]);
+        let b = batch(
+            &c,
+            &[
+                &[0, 2],
+                &[0, 1, 1, 2],
+                &[2],
+                &[1, 0, 0, 1, 1, 0, 2],
+                &[1, 1, 1, 2],
+            ],
+        );
         let value = eval(&c, &net, &b);
         assert!(value.abs() < 1e-6, "{loss_kind}: {value}");
         // And a wrong solution does not.

@@ -37,7 +37,9 @@ impl<B: Backend> Sampler<B> {
             version: 0,
             temperature: cfg.temperature,
             epsilon: cfg.epsilon,
-            rng: SmallRng::seed_from_u64(cfg.seed ^ 0x5A3C_0000_0000_0000 ^ stream.wrapping_mul(0x9E37_79B9)),
+            rng: SmallRng::seed_from_u64(
+                cfg.seed ^ 0x5A3C_0000_0000_0000 ^ stream.wrapping_mul(0x9E37_79B9),
+            ),
             device,
         })
     }
@@ -88,7 +90,10 @@ impl<B: Backend> Sampler<B> {
                     sampling_probs(row, &mask, self.temperature, self.epsilon, &mut probs);
                 } else {
                     // Cannot happen with a well-formed network; exit rather than index out of range.
-                    probs.iter_mut().enumerate().for_each(|(j, p)| *p = (j == exit) as u8 as f32);
+                    probs
+                        .iter_mut()
+                        .enumerate()
+                        .for_each(|(j, p)| *p = (j == exit) as u8 as f32);
                 }
                 let action = categorical(&probs, &mut self.rng);
                 actions[i].push(action as u8);
@@ -133,7 +138,12 @@ mod tests {
 
     #[test]
     fn samples_valid_trajectories_reproducibly() {
-        let cfg = RunConfig { ndim: 3, height: 4, epsilon: 0.2, ..RunConfig::default() };
+        let cfg = RunConfig {
+            ndim: 3,
+            height: 4,
+            epsilon: 0.2,
+            ..RunConfig::default()
+        };
         let mut a = Sampler::<Cpu>::new(&cfg, 0, cpu_device()).unwrap();
         let mut b = Sampler::<Cpu>::new(&cfg, 0, cpu_device()).unwrap();
         let (x, y) = (a.sample(64), b.sample(64));

@@ -16,7 +16,10 @@ fn run(loss: Loss) -> gfn_launch::metrics::Validation {
         validation_samples: 0,
         ..RunConfig::default()
     };
-    train(&cfg, TrainOptions::default()).unwrap().summary.final_validation
+    train(&cfg, TrainOptions::default())
+        .unwrap()
+        .summary
+        .final_validation
 }
 
 #[test]

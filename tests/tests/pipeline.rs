@@ -83,13 +83,24 @@ fn every_loss_and_estimator_option_trains() {
 
 #[test]
 fn rollouts_follow_the_exact_terminal_distribution() {
-    let cfg = RunConfig { ndim: 2, height: 5, ..RunConfig::default() };
+    let cfg = RunConfig {
+        ndim: 2,
+        height: 5,
+        ..RunConfig::default()
+    };
     let grid = cfg.grid().unwrap();
     let dev = cpu_device();
     // A random, non-uniform policy.
-    let net: GflowNet<Cpu> = GflowNet::new(&NetConfig::from_run(&cfg, &grid), &mut SmallRng::seed_from_u64(9), &dev);
+    let net: GflowNet<Cpu> = GflowNet::new(
+        &NetConfig::from_run(&cfg, &grid),
+        &mut SmallRng::seed_from_u64(9),
+        &dev,
+    );
     let mut rng = SmallRng::seed_from_u64(10);
-    let flat: Vec<f32> = params::flatten(&net).iter().map(|_| rng.random_range(-0.3..0.3)).collect();
+    let flat: Vec<f32> = params::flatten(&net)
+        .iter()
+        .map(|_| rng.random_range(-0.3..0.3))
+        .collect();
     let net = params::load(net, &flat).unwrap();
     let probs = forward_probs_all_states(&net, None, &grid, cfg.preprocessor(), &dev).unwrap();
     let exact = terminal_distribution(&grid, &probs);

@@ -26,24 +26,47 @@ fn uniform(rng: &mut impl Rng, n: usize, bound: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-bound..=bound)).collect()
 }
 
-fn param<B: Backend, const D: usize>(values: Vec<f32>, shape: [usize; D], device: &B::Device) -> Param<Tensor<B, D>> {
+fn param<B: Backend, const D: usize>(
+    values: Vec<f32>,
+    shape: [usize; D],
+    device: &B::Device,
+) -> Param<Tensor<B, D>> {
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
 impl<B: Backend> Layer<B> {
     /// A layer initialised from the host RNG, so that every backend starts from the same weights.
-    pub fn new(d_in: usize, d_out: usize, noisy_sigma: Option<f32>, rng: &mut impl Rng, device: &B::Device) -> Self {
+    pub fn new(
+        d_in: usize,
+        d_out: usize,
+        noisy_sigma: Option<f32>,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Self {
         let bound = 1.0 / (d_in as f32).sqrt();
         let weight = param(uniform(rng, d_in * d_out, bound), [d_in, d_out], device);
         let bias = param(uniform(rng, d_out, bound), [d_out], device);
         let (sigma_weight, sigma_bias) = match noisy_sigma {
             Some(s) => (
-                Some(param(vec![s / (d_in as f32).sqrt(); d_in * d_out], [d_in, d_out], device)),
-                Some(param(vec![s / (d_out as f32).sqrt(); d_out], [d_out], device)),
+                Some(param(
+                    vec![s / (d_in as f32).sqrt(); d_in * d_out],
+                    [d_in, d_out],
+                    device,
+                )),
+                Some(param(
+                    vec![s / (d_out as f32).sqrt(); d_out],
+                    [d_out],
+                    device,
+                )),
             ),
             None => (None, None),
         };
-        Self { weight, bias, sigma_weight, sigma_bias }
+        Self {
+            weight,
+            bias,
+            sigma_weight,
+            sigma_bias,
+        }
     }
 
     /// A zero-initialised layer (the tables of tabular estimators).

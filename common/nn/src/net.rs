@@ -96,7 +96,10 @@ impl<B: Backend> Input<B> {
             let idx: Vec<i64> = values.iter().map(|&v| v as i64).collect();
             Input::Index(Tensor::from_data(TensorData::new(idx, [rows]), device))
         } else {
-            Input::Dense(Tensor::from_data(TensorData::new(values, [rows, width]), device))
+            Input::Dense(Tensor::from_data(
+                TensorData::new(values, [rows, width]),
+                device,
+            ))
         }
     }
 }
@@ -123,16 +126,30 @@ impl<B: Backend> Trunk<B> {
     fn new(cfg: &NetConfig, noisy_tail: usize, rng: &mut impl Rng, device: &B::Device) -> Self {
         let layers = (0..cfg.n_hidden)
             .map(|i| {
-                let d_in = if i == 0 { cfg.input_dim } else { cfg.hidden_dim };
+                let d_in = if i == 0 {
+                    cfg.input_dim
+                } else {
+                    cfg.hidden_dim
+                };
                 // The input projection is never noisy.
                 let noisy = i > 0 && i + noisy_tail >= cfg.n_hidden;
-                Layer::new(d_in, cfg.hidden_dim, noisy.then_some(cfg.noisy_std_init), rng, device)
+                Layer::new(
+                    d_in,
+                    cfg.hidden_dim,
+                    noisy.then_some(cfg.noisy_std_init),
+                    rng,
+                    device,
+                )
             })
             .collect();
         Self { layers }
     }
 
-    fn forward<'a>(&self, mut x: Tensor<B, 2>, noise: &mut impl Iterator<Item = &'a LayerNoise<B>>) -> Tensor<B, 2>
+    fn forward<'a>(
+        &self,
+        mut x: Tensor<B, 2>,
+        noise: &mut impl Iterator<Item = &'a LayerNoise<B>>,
+    ) -> Tensor<B, 2>
     where
         B: 'a,
     {
@@ -145,9 +162,18 @@ impl<B: Backend> Trunk<B> {
 }
 
 impl<B: Backend> Estimator<B> {
-    fn new(cfg: &NetConfig, d_out: usize, noisy: bool, rng: &mut impl Rng, device: &B::Device) -> Self {
+    fn new(
+        cfg: &NetConfig,
+        d_out: usize,
+        noisy: bool,
+        rng: &mut impl Rng,
+        device: &B::Device,
+    ) -> Self {
         if cfg.tabular {
-            return Self { trunk: None, head: Layer::zeros(cfg.input_dim, d_out, device) };
+            return Self {
+                trunk: None,
+                head: Layer::zeros(cfg.input_dim, d_out, device),
+            };
         }
         let n_noisy = if noisy { cfg.n_noisy_layers } else { 0 };
         let trunk = (!cfg.tied).then(|| Trunk::new(cfg, n_noisy.saturating_sub(1), rng, device));
@@ -157,19 +183,31 @@ impl<B: Backend> Estimator<B> {
     }
 
     fn layers(&self) -> impl Iterator<Item = &Layer<B>> {
-        self.trunk.iter().flat_map(|t| t.layers.iter()).chain(std::iter::once(&self.head))
+        self.trunk
+            .iter()
+            .flat_map(|t| t.layers.iter())
+            .chain(std::iter::once(&self.head))
     }
 
     fn draw_noise(&self, rng: &mut impl Rng, device: &B::Device) -> Vec<LayerNoise<B>> {
-        self.layers().filter(|l| l.is_noisy()).map(|l| l.draw_noise(rng, device)).collect()
+        self.layers()
+            .filter(|l| l.is_noisy())
+            .map(|l| l.draw_noise(rng, device))
+            .collect()
     }
 
     /// `hidden` is the shared trunk's output when tied, else the raw input.
-    fn forward(&self, input: &Input<B>, hidden: Option<&Tensor<B, 2>>, noise: &[LayerNoise<B>]) -> Tensor<B, 2> {
+    fn forward(
+        &self,
+        input: &Input<B>,
+        hidden: Option<&Tensor<B, 2>>,
+        noise: &[LayerNoise<B>],
+    ) -> Tensor<B, 2> {
         let mut noise = noise.iter();
         match input {
             Input::Index(idx) => {
-                self.head.weight.val().select(0, idx.clone()) + self.head.bias.val().unsqueeze::<2>()
+                self.head.weight.val().select(0, idx.clone())
+                    + self.head.bias.val().unsqueeze::<2>()
             }
             Input::Dense(x) => {
                 let h = match (&self.trunk, hidden) {
@@ -177,7 +215,11 @@ impl<B: Backend> Estimator<B> {
                     (None, Some(h)) => h.clone(),
                     (None, None) => x.clone(),
                 };
-                let n = if self.head.is_noisy() { noise.next() } else { None };
+                let n = if self.head.is_noisy() {
+                    noise.next()
+                } else {
+                    None
+                };
                 self.head.forward(h, n)
             }
         }
@@ -190,19 +232,32 @@ impl<B: Backend> GflowNet<B> {
     pub fn new(cfg: &NetConfig, rng: &mut impl Rng, device: &B::Device) -> Self {
         let shared = (cfg.tied && !cfg.tabular).then(|| Trunk::new(cfg, 0, rng, device));
         let pf = Estimator::new(cfg, cfg.ndim + 1, true, rng, device);
-        let pb = cfg.learned_pb.then(|| Estimator::new(cfg, cfg.ndim, true, rng, device));
+        let pb = cfg
+            .learned_pb
+            .then(|| Estimator::new(cfg, cfg.ndim, true, rng, device));
         let logf = cfg.logf.then(|| Estimator::new(cfg, 1, false, rng, device));
-        let log_z = cfg
-            .log_z
-            .then(|| Param::from_tensor(Tensor::from_data(TensorData::new(vec![0f32], [1]), device)));
-        Self { shared, pf, pb, logf, log_z, tabular: cfg.tabular }
+        let log_z = cfg.log_z.then(|| {
+            Param::from_tensor(Tensor::from_data(TensorData::new(vec![0f32], [1]), device))
+        });
+        Self {
+            shared,
+            pf,
+            pb,
+            logf,
+            log_z,
+            tabular: cfg.tabular,
+        }
     }
 
     /// Draws fresh noise for every noisy layer (empty when there is none).
     pub fn draw_noise(&self, rng: &mut impl Rng, device: &B::Device) -> NetNoise<B> {
         NetNoise {
             pf: self.pf.draw_noise(rng, device),
-            pb: self.pb.as_ref().map(|e| e.draw_noise(rng, device)).unwrap_or_default(),
+            pb: self
+                .pb
+                .as_ref()
+                .map(|e| e.draw_noise(rng, device))
+                .unwrap_or_default(),
         }
     }
 
@@ -219,7 +274,13 @@ impl<B: Backend> GflowNet<B> {
     /// # Shapes
     /// `input`: `rows` states → PF logits `[rows, D+1]`; PB logits `[rows, D]` and logF `[rows]`
     /// when `with_pb` / `with_logf` and the estimator exists.
-    pub fn forward(&self, input: &Input<B>, noise: Option<&NetNoise<B>>, with_pb: bool, with_logf: bool) -> Outputs<B> {
+    pub fn forward(
+        &self,
+        input: &Input<B>,
+        noise: Option<&NetNoise<B>>,
+        with_pb: bool,
+        with_logf: bool,
+    ) -> Outputs<B> {
         let hidden = match (&self.shared, input) {
             (Some(t), Input::Dense(x)) => Some(t.forward(x.clone(), &mut std::iter::empty())),
             _ => None,
@@ -254,7 +315,11 @@ mod tests {
         let mut cfg = RunConfig::default();
         f(&mut cfg);
         let grid = cfg.grid().unwrap();
-        GflowNet::new(&NetConfig::from_run(&cfg, &grid), &mut SmallRng::seed_from_u64(0), &cpu_device())
+        GflowNet::new(
+            &NetConfig::from_run(&cfg, &grid),
+            &mut SmallRng::seed_from_u64(0),
+            &cpu_device(),
+        )
     }
 
     #[test]
@@ -297,7 +362,10 @@ mod tests {
         let fa = params::flatten(&a);
         let b = params::load(b.no_grad(), &fa).unwrap();
         assert_eq!(params::flatten(&b), fa);
-        assert_eq!(params::checksum(&params::flatten(&b)), params::checksum(&fa));
+        assert_eq!(
+            params::checksum(&params::flatten(&b)),
+            params::checksum(&fa)
+        );
         assert!(params::load(b, &fa[1..]).is_err());
     }
 
@@ -325,7 +393,10 @@ mod tests {
             let out = n.forward(&input, Some(&noise), true, true);
             assert_eq!(out.pf.dims(), [3, 3]);
             assert_eq!(out.pb.map(|t| t.dims()), Some([3, 2]));
-            assert_eq!(out.logf.map(|t| t.dims()), cfg.loss.ne(&Loss::Tb).then_some([3]));
+            assert_eq!(
+                out.logf.map(|t| t.dims()),
+                cfg.loss.ne(&Loss::Tb).then_some([3])
+            );
         }
     }
 }

@@ -12,7 +12,8 @@ struct Flatten {
 impl<B: Backend> ModuleVisitor<B> for Flatten {
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
         let data = p.val().into_data().convert::<f32>();
-        self.out.extend_from_slice(data.as_slice::<f32>().unwrap_or(&[]));
+        self.out
+            .extend_from_slice(data.as_slice::<f32>().unwrap_or(&[]));
     }
 }
 
@@ -38,7 +39,9 @@ impl<B: Backend> ModuleMapper<B> for Load<'_> {
 
 /// Every parameter of `module`, in declaration order.
 pub fn flatten<B: Backend, M: Module<B>>(module: &M) -> Vec<f32> {
-    let mut f = Flatten { out: Vec::with_capacity(module.num_params()) };
+    let mut f = Flatten {
+        out: Vec::with_capacity(module.num_params()),
+    };
     module.visit(&mut f);
     f.out
 }
@@ -55,9 +58,15 @@ pub struct SizeMismatch {
 pub fn load<B: Backend, M: Module<B>>(module: M, flat: &[f32]) -> Result<M, SizeMismatch> {
     let expected = module.num_params();
     if flat.len() != expected {
-        return Err(SizeMismatch { expected, got: flat.len() });
+        return Err(SizeMismatch {
+            expected,
+            got: flat.len(),
+        });
     }
-    Ok(module.map(&mut Load { src: flat, offset: 0 }))
+    Ok(module.map(&mut Load {
+        src: flat,
+        offset: 0,
+    }))
 }
 
 /// FNV-1a over the bit patterns of the values: equal iff the parameters are bit-identical

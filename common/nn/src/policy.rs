@@ -18,7 +18,10 @@ pub fn encode<B: Backend>(
 ) -> Input<B> {
     let d = grid.ndim();
     let rows = states.len() / d;
-    let width = pre.dim(grid).filter(|_| pre != Preprocessor::Enum).unwrap_or(0);
+    let width = pre
+        .dim(grid)
+        .filter(|_| pre != Preprocessor::Enum)
+        .unwrap_or(0);
     let mut values = Vec::with_capacity(rows * width.max(1));
     for s in states.chunks_exact(d) {
         pre.encode(grid, s, &mut values);
@@ -28,7 +31,13 @@ pub fn encode<B: Backend>(
 
 /// Sampling probabilities of one state's forward actions, written into `out`:
 /// `softmax(masked logits / T)`, mixed with `ε` of the uniform distribution over allowed actions.
-pub fn sampling_probs(logits: &[f32], mask: &[bool], temperature: f32, epsilon: f32, out: &mut [f32]) {
+pub fn sampling_probs(
+    logits: &[f32],
+    mask: &[bool],
+    temperature: f32,
+    epsilon: f32,
+    out: &mut [f32],
+) {
     let max = logits
         .iter()
         .zip(mask)
@@ -37,7 +46,11 @@ pub fn sampling_probs(logits: &[f32], mask: &[bool], temperature: f32, epsilon: 
         .fold(f32::NEG_INFINITY, f32::max);
     let mut total = 0.0;
     for ((o, &l), &m) in out.iter_mut().zip(logits).zip(mask) {
-        *o = if m { (l / temperature - max).exp() } else { 0.0 };
+        *o = if m {
+            (l / temperature - max).exp()
+        } else {
+            0.0
+        };
         total += *o;
     }
     let n_allowed = mask.iter().filter(|&&m| m).count() as f32;
@@ -71,7 +84,11 @@ pub fn forward_probs_all_states<B: Backend>(
             states.extend_from_slice(&state);
         }
         let input = encode::<B>(grid, pre, &states, device);
-        let logits = net.forward(&input, noise, false, false).pf.into_data().convert::<f32>();
+        let logits = net
+            .forward(&input, noise, false, false)
+            .pf
+            .into_data()
+            .convert::<f32>();
         let logits = logits.as_slice::<f32>().ok()?;
         let mut row = vec![0f32; a];
         for (k, s) in states.chunks_exact(d).enumerate() {
@@ -92,9 +109,21 @@ mod tests {
         let mut p = [0f32; 3];
         sampling_probs(&[0.0, 5.0, 0.0], &[true, false, true], 1.0, 0.0, &mut p);
         assert_eq!(p, [0.5, 0.0, 0.5]);
-        sampling_probs(&[(2f32).ln(), 0.0, 0.0], &[true, true, false], 1.0, 0.0, &mut p);
+        sampling_probs(
+            &[(2f32).ln(), 0.0, 0.0],
+            &[true, true, false],
+            1.0,
+            0.0,
+            &mut p,
+        );
         assert!((p[0] - 2.0 / 3.0).abs() < 1e-6);
-        sampling_probs(&[(2f32).ln(), 0.0, 0.0], &[true, true, false], 1e6, 0.0, &mut p);
+        sampling_probs(
+            &[(2f32).ln(), 0.0, 0.0],
+            &[true, true, false],
+            1e6,
+            0.0,
+            &mut p,
+        );
         assert!((p[0] - 0.5).abs() < 1e-4, "a high temperature flattens");
         sampling_probs(&[100.0, 0.0, 0.0], &[true, true, true], 1.0, 0.3, &mut p);
         assert!((p[1] - 0.1).abs() < 1e-6 && (p[0] - 0.8).abs() < 1e-6);
