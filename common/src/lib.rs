@@ -2,13 +2,16 @@
 //!
 //! Layout:
 //! - [`env`]: the HyperGrid environment (states, masks, canonical index);
+//! - [`dedup`]: distinct states of a batch, evaluated once;
 //! - [`reward`]: reward functions and modes;
 //! - [`preprocess`]: state encodings for the networks;
 //! - [`trajectory`]: compact trajectory batches, the unit of data between roles;
+//! - [`pipe`]: in-process pipes between roles (weights board, stop flag);
 //! - [`target`]: the true distribution, the exact terminal distribution of a policy, distances;
 //! - [`config`]: the run configuration (command line and TOML).
 
 pub mod config;
+pub mod dedup;
 pub mod env;
 pub mod pipe;
 pub mod preprocess;

@@ -4,6 +4,7 @@
 //! Rows are the non-sink states of every trajectory in order: trajectory `n` contributes
 //! `s_0 … s_{L_n−1}` (row `t` carries action `a_t`; the last action is exit).
 
+use gfn_common::dedup::Dedup;
 use gfn_common::{HyperGrid, Reward, TrajectoryBatch};
 
 /// Everything the trajectory losses need, as flat host arrays.
@@ -17,6 +18,8 @@ pub struct StepInputs {
     pub rows: usize,
     /// `[S, D]` coordinates.
     pub states: Vec<u16>,
+    /// The distinct states among the rows: the networks evaluate these only.
+    pub distinct: Dedup,
     /// `[S, D+1]` forward actions that are NOT allowed.
     pub fwd_forbidden: Vec<bool>,
     /// `[S, D]` backward actions that are NOT allowed.
@@ -90,6 +93,7 @@ impl StepInputs {
                 row += 1;
             }
         }
+        x.distinct = Dedup::new(grid, &x.states);
         let j = x.src_rows.len() as i64;
         x.trans_of_row
             .iter_mut()
@@ -131,6 +135,7 @@ mod tests {
         let x = StepInputs::new(&grid, &reward, &b);
         assert_eq!((x.n, x.t_max, x.rows, x.n_transitions()), (2, 3, 4, 2));
         assert_eq!(x.states, vec![0, 0, 1, 0, 1, 1, 0, 0]);
+        assert_eq!(x.distinct.row_of, vec![0, 1, 2, 0]);
         assert_eq!(x.actions, vec![0, 1, 2, 2]);
         assert_eq!(x.src_rows, vec![0, 1]);
         assert_eq!(x.dst_rows, vec![1, 2]);

@@ -1,16 +1,15 @@
-//! The learner: the network on an autodiff backend, AdamW, and one training step.
+//! The learner: the network on an autodiff backend, AdamW on the flat parameters, one step.
 
 use crate::inputs::StepInputs;
 use crate::loss::{loss, LossConfig};
 use gfn_common::config::ConfigError;
 use gfn_common::pipe::Weights;
 use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
-use gfn_nn::burn::module::Module;
-use gfn_nn::burn::module::{AutodiffModule, ModuleVisitor, Param};
-use gfn_nn::burn::optim::adaptor::OptimizerAdaptor;
-use gfn_nn::burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use crate::adamw::{FlatAdamW, ParamGroup};
+use gfn_nn::burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use gfn_nn::burn::optim::GradientsParams;
 use gfn_nn::burn::tensor::backend::{AutodiffBackend, Backend};
-use gfn_nn::burn::tensor::{Tensor, TensorData};
+use gfn_nn::burn::tensor::Tensor;
 use gfn_nn::{params, GflowNet, NetConfig};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -45,19 +44,16 @@ pub struct StepStats {
     pub backward: Duration,
     pub sync: Duration,
     pub optimizer: Duration,
-    /// Rows (states) evaluated by the networks.
+    /// Distinct states evaluated by the networks.
     pub rows: usize,
 }
-
-type Adam<B> = OptimizerAdaptor<AdamW, GflowNet<B>, B>;
 
 /// The training side of a run.
 pub struct Learner<B: AutodiffBackend> {
     net: GflowNet<B>,
-    optim: Adam<B>,
-    optim_z: Adam<B>,
-    lr: f64,
-    lr_z: f64,
+    /// The authoritative copy of the parameters, in module order.
+    params: Vec<f32>,
+    optim: FlatAdamW,
     loss: LossConfig,
     grid: HyperGrid,
     reward: Reward,
@@ -72,25 +68,19 @@ impl<B: AutodiffBackend> Learner<B> {
     pub fn new(cfg: &RunConfig, device: B::Device) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let grid = cfg.grid()?;
-        let net = GflowNet::new(
-            &NetConfig::from_run(cfg, &grid),
-            &mut SmallRng::seed_from_u64(cfg.seed),
-            &device,
-        );
-        let adam = |wd: f64| {
-            AdamWConfig::new()
-                .with_beta_1(0.9)
-                .with_beta_2(0.999)
-                .with_epsilon(1e-8)
-                .with_weight_decay(wd as f32)
-                .init::<B, GflowNet<B>>()
-        };
+        let net = GflowNet::new(&NetConfig::from_run(cfg, &grid), &mut SmallRng::seed_from_u64(cfg.seed), &device);
+        let params = params::flatten(&net);
+        let n = params.len();
+        // logZ, when present, is the last parameter: its own learning rate and no decay.
+        let n_net = n - net.log_z.is_some() as usize;
+        let mut groups = vec![ParamGroup { range: 0..n_net, lr: cfg.lr, weight_decay: cfg.weight_decay }];
+        if n_net < n {
+            groups.push(ParamGroup { range: n_net..n, lr: cfg.lr_z, weight_decay: 0.0 });
+        }
         Ok(Self {
             net,
-            optim: adam(cfg.weight_decay),
-            optim_z: adam(0.0),
-            lr: cfg.lr,
-            lr_z: cfg.lr_z,
+            params,
+            optim: FlatAdamW::new(n, groups),
             loss: LossConfig::from_run(cfg),
             grid,
             reward: cfg.reward_fn()?,
@@ -108,15 +98,13 @@ impl<B: AutodiffBackend> Learner<B> {
 
     /// The current weights, flat, for the samplers.
     pub fn weights(&self) -> Weights {
-        Weights {
-            version: self.version,
-            params: params::flatten(&self.net),
-        }
+        Weights { version: self.version, params: self.params.clone() }
     }
 
     /// Replaces the weights (all replicas start from rank 0's).
     pub fn load_weights(&mut self, flat: &[f32]) -> Result<(), params::SizeMismatch> {
         self.net = params::load(self.net.clone(), flat)?;
+        self.params = flat.to_vec();
         Ok(())
     }
 
@@ -143,7 +131,7 @@ impl<B: AutodiffBackend> Learner<B> {
         let mut stats = StepStats::default();
         let t0 = Instant::now();
         let inputs = StepInputs::new(&self.grid, &self.reward, batch);
-        stats.rows = inputs.rows;
+        stats.rows = inputs.distinct.len(&self.grid);
         let noise = self
             .net
             .is_noisy()
@@ -160,22 +148,15 @@ impl<B: AutodiffBackend> Learner<B> {
         );
         stats.loss = scalar(value.clone());
         let t2 = Instant::now();
-        let mut grads = value.backward();
-        let z_grads = match &self.net.log_z {
-            Some(p) => GradientsParams::from_params(&mut grads, &self.net, &[p.id]),
-            None => GradientsParams::new(),
-        };
-        let mut net_grads = GradientsParams::from_grads(grads, &self.net);
+        let grads = GradientsParams::from_grads(value.backward(), &self.net);
+        let mut flat = flatten_grads::<B>(&self.net, &grads);
         let t3 = Instant::now();
-        let mut z_grads = z_grads;
         if sync.world_size() > 1 {
-            (net_grads, z_grads) = self.all_reduce(net_grads, z_grads, sync);
+            sync.all_reduce_mean(&mut flat);
         }
         let t4 = Instant::now();
-        self.net = self.optim.step(self.lr, self.net.clone(), net_grads);
-        if !z_grads.is_empty() {
-            self.net = self.optim_z.step(self.lr_z, self.net.clone(), z_grads);
-        }
+        self.optim.step(&mut self.params, &flat);
+        self.net = params::load(self.net.clone(), &self.params).expect("parameter count is fixed");
         self.version += 1;
         let t5 = Instant::now();
         stats.prepare = t1 - t0;
@@ -184,36 +165,6 @@ impl<B: AutodiffBackend> Learner<B> {
         stats.sync = t4 - t3;
         stats.optimizer = t5 - t4;
         stats
-    }
-
-    /// Flattens both gradient sets in module order, averages them across replicas, and
-    /// rebuilds them. Parameters without a gradient get zeros on every replica alike.
-    fn all_reduce(
-        &self,
-        net_grads: GradientsParams,
-        z_grads: GradientsParams,
-        sync: &mut impl GradientSync,
-    ) -> (GradientsParams, GradientsParams) {
-        let z_id = self.net.log_z.as_ref().map(|p| p.id);
-        let mut flat = GradFlatten::<B> {
-            net: &net_grads,
-            z: &z_grads,
-            out: vec![],
-            _b: Default::default(),
-        };
-        self.net.visit(&mut flat);
-        let mut values = flat.out;
-        sync.all_reduce_mean(&mut values);
-        let mut rebuild = GradRebuild::<B> {
-            src: &values,
-            offset: 0,
-            z_id,
-            net: GradientsParams::new(),
-            z: GradientsParams::new(),
-            _b: Default::default(),
-        };
-        self.net.visit(&mut rebuild);
-        (rebuild.net, rebuild.z)
     }
 }
 
@@ -226,54 +177,27 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
         .unwrap_or(f32::NAN)
 }
 
+/// Every gradient in module order (zeros for parameters without one).
+fn flatten_grads<B: AutodiffBackend>(net: &GflowNet<B>, grads: &GradientsParams) -> Vec<f32> {
+    let mut f = GradFlatten::<B> { grads, out: Vec::with_capacity(net.num_params()), _b: Default::default() };
+    net.visit(&mut f);
+    f.out
+}
+
 struct GradFlatten<'a, B: AutodiffBackend> {
-    net: &'a GradientsParams,
-    z: &'a GradientsParams,
+    grads: &'a GradientsParams,
     out: Vec<f32>,
     _b: std::marker::PhantomData<B>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for GradFlatten<'_, B> {
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-        let g = self
-            .net
-            .get::<B::InnerBackend, D>(p.id)
-            .or_else(|| self.z.get::<B::InnerBackend, D>(p.id));
-        match g {
+        match self.grads.get::<B::InnerBackend, D>(p.id) {
             Some(t) => {
                 let data = t.into_data().convert::<f32>();
-                self.out
-                    .extend_from_slice(data.as_slice::<f32>().unwrap_or(&[]));
+                self.out.extend_from_slice(data.as_slice::<f32>().unwrap_or(&[]));
             }
-            None => self
-                .out
-                .extend(std::iter::repeat_n(0.0, p.val().shape().num_elements())),
-        }
-    }
-}
-
-struct GradRebuild<'a, B: AutodiffBackend> {
-    src: &'a [f32],
-    offset: usize,
-    z_id: Option<gfn_nn::burn::module::ParamId>,
-    net: GradientsParams,
-    z: GradientsParams,
-    _b: std::marker::PhantomData<B>,
-}
-
-impl<B: AutodiffBackend> ModuleVisitor<B> for GradRebuild<'_, B> {
-    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-        let v = p.val();
-        let shape = v.shape();
-        let n = shape.num_elements();
-        let values = self.src[self.offset..self.offset + n].to_vec();
-        self.offset += n;
-        let t =
-            Tensor::<B::InnerBackend, D>::from_data(TensorData::new(values, shape), &v.device());
-        if Some(p.id) == self.z_id {
-            self.z.register::<B::InnerBackend, D>(p.id, t);
-        } else {
-            self.net.register::<B::InnerBackend, D>(p.id, t);
+            None => self.out.extend(std::iter::repeat_n(0.0, p.val().shape().num_elements())),
         }
     }
 }

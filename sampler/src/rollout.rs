@@ -1,6 +1,7 @@
 //! Batched rollouts of the forward policy.
 
 use gfn_common::config::ConfigError;
+use gfn_common::dedup::Dedup;
 use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
 use gfn_nn::burn::tensor::backend::Backend;
 use gfn_nn::params::{self, SizeMismatch};
@@ -77,7 +78,9 @@ impl<B: Backend> Sampler<B> {
             for &i in &active {
                 rows.extend_from_slice(&states[i * d..(i + 1) * d]);
             }
-            let input = encode::<B>(&self.grid, self.pre, &rows, &self.device);
+            // Trajectories of a batch share states (all start at the origin): evaluate each once.
+            let distinct = Dedup::new(&self.grid, &rows);
+            let input = encode::<B>(&self.grid, self.pre, &distinct.unique, &self.device);
             let logits = self.net.forward(&input, noise.as_ref(), false, false).pf;
             let logits = logits.into_data().convert::<f32>();
             let logits = logits.as_slice::<f32>().unwrap_or(&[]);
@@ -85,7 +88,8 @@ impl<B: Backend> Sampler<B> {
             for (k, &i) in active.iter().enumerate() {
                 let s = &mut states[i * d..(i + 1) * d];
                 self.grid.forward_mask(s, &mut mask);
-                let row = logits.get(k * a..(k + 1) * a).unwrap_or(&[]);
+                let u = distinct.row_of[k] as usize;
+                let row = logits.get(u * a..(u + 1) * a).unwrap_or(&[]);
                 if row.len() == a {
                     sampling_probs(row, &mask, self.temperature, self.epsilon, &mut probs);
                 } else {
