@@ -19,7 +19,10 @@ impl Dedup {
     pub fn new(grid: &HyperGrid, states: &[u16]) -> Self {
         let d = grid.ndim();
         let rows = states.len() / d;
-        let mut out = Dedup { unique: Vec::with_capacity(states.len()), row_of: Vec::with_capacity(rows) };
+        let mut out = Dedup {
+            unique: Vec::with_capacity(states.len()),
+            row_of: Vec::with_capacity(rows),
+        };
         if grid.n_states().is_some() {
             // The canonical index is a perfect key when it fits in a usize.
             let mut seen = HashMap::<usize, i64>::with_capacity(rows);

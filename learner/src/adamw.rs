@@ -28,7 +28,15 @@ pub struct FlatAdamW {
 impl FlatAdamW {
     /// Zero moments for `n` parameters; betas (0.9, 0.999), ε 1e-8 as in PyTorch.
     pub fn new(n: usize, groups: Vec<ParamGroup>) -> Self {
-        Self { groups, beta1: 0.9, beta2: 0.999, eps: 1e-8, m: vec![0.0; n], v: vec![0.0; n], t: 0 }
+        Self {
+            groups,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
     }
 
     /// One step: `θ ← θ(1 − lr·wd) − lr·m̂/(√v̂ + ε)`.
@@ -43,12 +51,20 @@ impl FlatAdamW {
             let inv_bc2 = (1.0 / bc2) as f32;
             let eps = self.eps as f32;
             let r = g.range.clone();
-            let (p, m, v, gr) = (&mut params[r.clone()], &mut self.m[r.clone()], &mut self.v[r.clone()], &grads[r]);
-            for i in 0..p.len() {
-                let gi = gr[i];
-                m[i] = b1 * m[i] + (1.0 - b1) * gi;
-                v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
-                p[i] = p[i] * decay - step * m[i] / ((v[i] * inv_bc2).sqrt() + eps);
+            let (p, m, v) = (
+                &mut params[r.clone()],
+                &mut self.m[r.clone()],
+                &mut self.v[r.clone()],
+            );
+            for (((p, m), v), &g) in p
+                .iter_mut()
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+                .zip(&grads[r])
+            {
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                *p = *p * decay - step * *m / ((*v * inv_bc2).sqrt() + eps);
             }
         }
     }
@@ -63,8 +79,16 @@ mod tests {
         let mut opt = FlatAdamW::new(
             2,
             vec![
-                ParamGroup { range: 0..1, lr: 0.1, weight_decay: 0.5 },
-                ParamGroup { range: 1..2, lr: 0.01, weight_decay: 0.0 },
+                ParamGroup {
+                    range: 0..1,
+                    lr: 0.1,
+                    weight_decay: 0.5,
+                },
+                ParamGroup {
+                    range: 1..2,
+                    lr: 0.01,
+                    weight_decay: 0.0,
+                },
             ],
         );
         let mut p = vec![1.0f32, -2.0];

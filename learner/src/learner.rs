@@ -1,11 +1,11 @@
 //! The learner: the network on an autodiff backend, AdamW on the flat parameters, one step.
 
+use crate::adamw::{FlatAdamW, ParamGroup};
 use crate::inputs::StepInputs;
 use crate::loss::{loss, LossConfig};
 use gfn_common::config::ConfigError;
 use gfn_common::pipe::Weights;
 use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
-use crate::adamw::{FlatAdamW, ParamGroup};
 use gfn_nn::burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use gfn_nn::burn::optim::GradientsParams;
 use gfn_nn::burn::tensor::backend::{AutodiffBackend, Backend};
@@ -68,14 +68,26 @@ impl<B: AutodiffBackend> Learner<B> {
     pub fn new(cfg: &RunConfig, device: B::Device) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let grid = cfg.grid()?;
-        let net = GflowNet::new(&NetConfig::from_run(cfg, &grid), &mut SmallRng::seed_from_u64(cfg.seed), &device);
+        let net = GflowNet::new(
+            &NetConfig::from_run(cfg, &grid),
+            &mut SmallRng::seed_from_u64(cfg.seed),
+            &device,
+        );
         let params = params::flatten(&net);
         let n = params.len();
         // logZ, when present, is the last parameter: its own learning rate and no decay.
         let n_net = n - net.log_z.is_some() as usize;
-        let mut groups = vec![ParamGroup { range: 0..n_net, lr: cfg.lr, weight_decay: cfg.weight_decay }];
+        let mut groups = vec![ParamGroup {
+            range: 0..n_net,
+            lr: cfg.lr,
+            weight_decay: cfg.weight_decay,
+        }];
         if n_net < n {
-            groups.push(ParamGroup { range: n_net..n, lr: cfg.lr_z, weight_decay: 0.0 });
+            groups.push(ParamGroup {
+                range: n_net..n,
+                lr: cfg.lr_z,
+                weight_decay: 0.0,
+            });
         }
         Ok(Self {
             net,
@@ -98,7 +110,10 @@ impl<B: AutodiffBackend> Learner<B> {
 
     /// The current weights, flat, for the samplers.
     pub fn weights(&self) -> Weights {
-        Weights { version: self.version, params: self.params.clone() }
+        Weights {
+            version: self.version,
+            params: self.params.clone(),
+        }
     }
 
     /// Replaces the weights (all replicas start from rank 0's).
@@ -179,7 +194,11 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
 
 /// Every gradient in module order (zeros for parameters without one).
 fn flatten_grads<B: AutodiffBackend>(net: &GflowNet<B>, grads: &GradientsParams) -> Vec<f32> {
-    let mut f = GradFlatten::<B> { grads, out: Vec::with_capacity(net.num_params()), _b: Default::default() };
+    let mut f = GradFlatten::<B> {
+        grads,
+        out: Vec::with_capacity(net.num_params()),
+        _b: Default::default(),
+    };
     net.visit(&mut f);
     f.out
 }
@@ -195,9 +214,12 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for GradFlatten<'_, B> {
         match self.grads.get::<B::InnerBackend, D>(p.id) {
             Some(t) => {
                 let data = t.into_data().convert::<f32>();
-                self.out.extend_from_slice(data.as_slice::<f32>().unwrap_or(&[]));
+                self.out
+                    .extend_from_slice(data.as_slice::<f32>().unwrap_or(&[]));
             }
-            None => self.out.extend(std::iter::repeat_n(0.0, p.val().shape().num_elements())),
+            None => self
+                .out
+                .extend(std::iter::repeat_n(0.0, p.val().shape().num_elements())),
         }
     }
 }

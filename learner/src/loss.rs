@@ -233,8 +233,8 @@ pub fn subtrajectory_weights(x: &StepInputs, weighting: SubTbWeighting, lambda: 
     let mut w = vec![0f32; n * (t + 1) * (t + 1)];
     let mut count_by_len = vec![0usize; t + 1];
     for &l in &x.lengths {
-        for i in 1..=l {
-            count_by_len[i] += l + 1 - i;
+        for (i, count) in count_by_len.iter_mut().enumerate().take(l + 1).skip(1) {
+            *count += l + 1 - i;
         }
     }
     let total: usize = count_by_len.iter().sum();

@@ -41,7 +41,8 @@ fn runs_are_reproducible_for_a_seed_whatever_the_lag() {
 
 #[test]
 fn every_loss_and_estimator_option_trains() {
-    let options: Vec<(&str, fn(&mut RunConfig))> = vec![
+    type Tweak = fn(&mut RunConfig);
+    let options: Vec<(&str, Tweak)> = vec![
         ("tied TB", |c| c.tied = true),
         ("tied DB", |c| {
             c.tied = true;
