@@ -2,10 +2,13 @@
 //!
 //! Layout:
 //! - [`replay`]: the replay buffer (FIFO or reward-prioritised capacity, uniform sampling);
-//! - [`role`]: the role loop, which turns each inserted batch into one training batch.
+//! - [`store`]: the storage policies a buffer serves from (FIFO queue or replay);
+//! - [`role`]: the embedded role loop, which turns each inserted batch into one training batch.
 
 pub mod replay;
 pub mod role;
+pub mod store;
 
 pub use replay::ReplayBuffer;
-pub use role::{run, BufferStats, Selector};
+pub use role::{buffer_rng, run, BufferStats};
+pub use store::{Fifo, Store};

@@ -174,6 +174,13 @@ pub struct RunConfig {
     /// 1 overlaps sampling with learning). Runs stay reproducible for any value.
     #[arg(long, default_value_t = 0)]
     pub policy_lag: u64,
+    /// Strict on-policy across processes: samplers sample batch k with weights k, the buffer
+    /// hands each trajectory out once, and learners only take trajectories of their version.
+    #[arg(long)]
+    pub sync: bool,
+    /// Drop trajectories more than this many weight versions older than the learner.
+    #[arg(long)]
+    pub max_policy_lag: Option<u64>,
     /// Validate every this many steps (and at the last step).
     #[arg(long, default_value_t = 100)]
     pub validation_interval: u64,

@@ -8,7 +8,8 @@
 //! - [`trajectory`]: compact trajectory batches, the unit of data between roles;
 //! - [`pipe`]: in-process pipes between roles (weights board, stop flag);
 //! - [`target`]: the true distribution, the exact terminal distribution of a policy, distances;
-//! - [`config`]: the run configuration (command line and TOML).
+//! - [`config`]: the run configuration (command line and TOML);
+//! - [`wire`]: the messages between processes and their envelope.
 
 pub mod config;
 pub mod dedup;
@@ -18,6 +19,7 @@ pub mod preprocess;
 pub mod reward;
 pub mod target;
 pub mod trajectory;
+pub mod wire;
 
 pub use config::{Loss, ReplayPolicy, RunConfig, SubTbWeighting};
 pub use env::HyperGrid;

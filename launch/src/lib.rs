@@ -3,13 +3,19 @@
 //!
 //! Layout:
 //! - [`train`]: `gfn train`, the sampler, buffer and learner roles as threads of one process;
+//! - [`learn`]: the learner role's loop, shared by one-process and multi-process runs;
+//! - [`net`]: the multi-process roles over ZeroMQ (and MPI with the `mpi` feature);
 //! - [`validate`]: exact and sampled metrics;
 //! - [`metrics`]: metric records and the JSONL file;
 //! - [`plot`]: PNG plots;
 //! - [`bench`]: `gfn bench`.
 
 pub mod bench;
+pub mod learn;
 pub mod metrics;
+#[cfg(feature = "mpi")]
+pub mod mpi_sync;
+pub mod net;
 pub mod plot;
 pub mod train;
 pub mod validate;

@@ -26,6 +26,27 @@ enum Command {
     Train(TrainArgs),
     /// Measure training throughput on the README's benchmark configurations.
     Bench(BenchArgs),
+    /// Run a sampler process: weights in over ZeroMQ, trajectories out to a buffer.
+    Sampler(RoleArgs),
+    /// Run a buffer process between samplers and learners.
+    Buffer(RoleArgs),
+    /// Run a learner replica (under `mpirun` for several, with the `mpi` feature).
+    Learner(RoleArgs),
+}
+
+#[derive(Args)]
+#[command(allow_negative_numbers = true)]
+struct RoleArgs {
+    /// TOML file with run settings; flags given on the command line override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    net: gfn_launch::net::NetArgs,
+    #[command(flatten)]
+    run: RunConfig,
 }
 
 #[derive(Args)]
@@ -59,13 +80,17 @@ struct BenchArgs {
 }
 
 /// The run configuration: the config file (if any), overridden by flags given explicitly.
-fn merged_config(args: &TrainArgs, matches: &ArgMatches) -> Result<RunConfig, ConfigError> {
-    let Some(path) = &args.config else {
-        return Ok(args.run.clone());
+fn merged_config(
+    config: &Option<PathBuf>,
+    run: &RunConfig,
+    matches: &ArgMatches,
+) -> Result<RunConfig, ConfigError> {
+    let Some(path) = config else {
+        return Ok(run.clone());
     };
     let file = RunConfig::from_toml_file(path)?;
     let to_table = |c: &RunConfig| toml::Table::try_from(c).unwrap_or_default();
-    let (mut merged, cli) = (to_table(&file), to_table(&args.run));
+    let (mut merged, cli) = (to_table(&file), to_table(run));
     for (key, value) in cli {
         if matches.value_source(&key) == Some(ValueSource::CommandLine) {
             merged.insert(key, value);
@@ -119,7 +144,7 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let sub = matches.subcommand_matches("train").unwrap_or(matches);
-            let cfg = merged_config(&args, sub)?;
+            let cfg = merged_config(&args.config, &args.run, sub)?;
             cfg.validate()?;
             tracing::info!(
                 "training {} on {}-D H={} R0={} for {} trajectories (batch {}), run folder {}",
@@ -139,6 +164,26 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
                 },
             )?;
             println!("{}", serde_json::to_string_pretty(&report.summary)?);
+        }
+        Command::Sampler(args) | Command::Buffer(args) | Command::Learner(args) => {
+            let (name, sub) = matches.subcommand().unwrap_or(("", matches));
+            let cfg = merged_config(&args.config, &args.run, sub)?;
+            cfg.validate()?;
+            match name {
+                "sampler" => {
+                    gfn_launch::net::sampler::run(&cfg, &args.net)?;
+                }
+                "buffer" => {
+                    gfn_launch::net::buffer::run(&cfg, &args.net)?;
+                }
+                _ => {
+                    if let Some(report) =
+                        gfn_launch::net::learner::run(&cfg, &args.net, !args.quiet)?
+                    {
+                        println!("{}", serde_json::to_string_pretty(&report.summary)?);
+                    }
+                }
+            }
         }
         Command::Bench(args) => {
             let rows = bench::run(args.steps_small, args.steps_large, args.threads)?;

@@ -30,6 +30,17 @@ pub struct Validation {
     pub modes_found: usize,
     pub n_modes: Option<usize>,
     pub trajectories_per_s: f64,
+    /// Parameter checksum of every learner replica (identical when replicas agree).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checksums: Vec<String>,
+    /// Policy lag in learner steps (min, mean, max) of the trajectories trained on since the
+    /// previous validation.
+    pub lag_min: Option<u64>,
+    pub lag_mean: Option<f64>,
+    pub lag_max: Option<u64>,
+    /// Trajectories received so far from each sampler (multi-process runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_sampler: Vec<(String, u64)>,
 }
 
 /// Where the time of the run went, in seconds.

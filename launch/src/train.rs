@@ -1,19 +1,21 @@
 //! `gfn train`: the embedded pipeline. The sampler, buffer and learner roles run as threads of
 //! one process, joined by bounded channels and a weight board; the learner runs on this thread.
 
-use crate::metrics::{MetricsFile, Summary, TimeSplit, Validation};
+use crate::learn::{learn, Leader, LearnOutcome};
+use crate::metrics::{MetricsFile, Summary, Validation};
 use crate::plot;
 use crate::validate::Validator;
 use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
-use gfn_buffer::{ReplayBuffer, Selector};
+use gfn_buffer::{Fifo, ReplayBuffer, Store};
 use gfn_common::pipe::{Delivery, Shutdown, WeightBoard};
 use gfn_common::RunConfig;
-use gfn_learner::{Learner, LocalSync, StepStats};
+use gfn_learner::{Learner, LocalSync};
 use gfn_nn::backend::{cpu_device, flush_denormals, init_cpu_threads, Cpu, CpuAutodiff};
 use gfn_nn::params;
-use gfn_sampler::Sampler;
+use gfn_sampler::{Sampler, WeightPolicy};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,11 +37,28 @@ pub struct TrainReport {
     pub summary: Summary,
     pub validations: Vec<Validation>,
     pub losses: Vec<f32>,
-    /// Mean number of states the learner evaluated per step.
+    /// Mean number of distinct states the learner evaluated per step.
     pub rows_per_step: f64,
 }
 
-/// Trains as configured and returns the report. The configuration must be valid.
+/// The buffer store of a run: a FIFO queue on-policy, a replay buffer with `--replay_buffer_size`.
+pub fn new_store(cfg: &RunConfig) -> Store {
+    match cfg.replay_buffer_size {
+        0 => Store::Fifo(Fifo::new(cfg.batch_size * 64)),
+        n => Store::Replay(ReplayBuffer::new(n, cfg.replay_policy)),
+    }
+}
+
+/// Creates the run folder with its config and an empty metrics file.
+pub fn open_run_dir(cfg: &RunConfig) -> Result<MetricsFile> {
+    std::fs::create_dir_all(&cfg.run_dir)
+        .with_context(|| format!("creating {}", cfg.run_dir.display()))?;
+    std::fs::write(cfg.run_dir.join("config.toml"), cfg.to_toml())?;
+    MetricsFile::create(&cfg.run_dir.join("metrics.jsonl"))
+        .with_context(|| format!("creating metrics in {}", cfg.run_dir.display()))
+}
+
+/// Trains as configured and returns the report.
 pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
     cfg.validate()?;
     init_cpu_threads(cfg.threads);
@@ -49,10 +68,7 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
     let mut validator = Validator::new(cfg)?;
     let mut sampler = Sampler::<Cpu>::new(cfg, 0, device)?;
     let mut files = if opts.write_files {
-        std::fs::create_dir_all(&cfg.run_dir)
-            .with_context(|| format!("creating {}", cfg.run_dir.display()))?;
-        std::fs::write(cfg.run_dir.join("config.toml"), cfg.to_toml())?;
-        Some(MetricsFile::create(&cfg.run_dir.join("metrics.jsonl"))?)
+        Some(open_run_dir(cfg)?)
     } else {
         None
     };
@@ -61,27 +77,29 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
     board.publish(learner.weights());
     let shutdown = Shutdown::default();
     let (to_buffer, buffer_in) = bounded(PIPE_DEPTH);
-    let (to_learner, learner_in) = bounded::<Delivery>(PIPE_DEPTH);
-    let selector = match cfg.replay_buffer_size {
-        0 => Selector::OnPolicy,
-        n => Selector::Replay(ReplayBuffer::new(n, cfg.replay_policy)),
-    };
+    let (to_learner, mut learner_in) = bounded::<Delivery>(PIPE_DEPTH);
+    let store = new_store(cfg);
 
     let bar = progress_bar(opts.progress, n_steps);
     let start = Instant::now();
     let result = std::thread::scope(|scope| -> Result<_> {
         let sampler_thread = {
             let (board, shutdown, mut sink) = (board.clone(), shutdown.clone(), to_buffer);
-            let (batch, lag) = (cfg.batch_size, cfg.policy_lag);
+            let (batch, policy) = (
+                cfg.batch_size,
+                WeightPolicy::Exact {
+                    lag: cfg.policy_lag,
+                },
+            );
             std::thread::Builder::new()
                 .name("sampler".into())
                 .spawn_scoped(scope, move || {
                     flush_denormals();
                     gfn_sampler::run(
                         &mut sampler,
-                        n_steps,
+                        Some(n_steps),
                         batch,
-                        lag,
+                        policy,
                         &board,
                         &mut sink,
                         &shutdown,
@@ -94,17 +112,23 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
             std::thread::Builder::new()
                 .name("buffer".into())
                 .spawn_scoped(scope, move || {
-                    gfn_buffer::run(selector, batch, seed, &buffer_in, &to_learner, &shutdown)
+                    gfn_buffer::run(store, batch, seed, &buffer_in, &to_learner, &shutdown)
                 })?
         };
+        let leader = Leader {
+            validator: &mut validator,
+            files: files.as_mut(),
+            bar: &bar,
+        };
+        let mut sink = &*board;
         let outcome = learn(
             cfg,
             &mut learner,
-            &mut validator,
-            &learner_in,
-            &board,
-            &bar,
-            files.as_mut(),
+            &mut learner_in,
+            &mut sink,
+            &mut LocalSync,
+            Some(leader),
+            n_steps,
             start,
         );
         // Stop the other roles whatever happened here, then collect their statistics.
@@ -113,142 +137,85 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
         let sampler_stats = sampler_thread
             .join()
             .map_err(|_| anyhow::anyhow!("sampler thread panicked"))?;
-        let _ = buffer_thread
+        buffer_thread
             .join()
             .map_err(|_| anyhow::anyhow!("buffer thread panicked"))?;
-        let (validations, losses, time, rows) = outcome?;
-        Ok((validations, losses, time, sampler_stats, rows))
+        Ok((outcome?, sampler_stats.sampling.as_secs_f64()))
     });
     bar.finish_and_clear();
-    let (validations, losses, mut time, sampler_stats, rows) = result?;
-    let rows_per_step = rows as f64 / n_steps.max(1) as f64;
-    time.sample = sampler_stats.sampling.as_secs_f64();
+    let (outcome, sampling) = result?;
+    let report = finish(
+        &learner,
+        outcome,
+        sampling,
+        start,
+        n_steps * cfg.batch_size as u64,
+    );
+    if let Some(f) = files.as_mut() {
+        f.write("summary", &report.summary)?;
+        write_plots(cfg, &report, &learner, &validator);
+    }
+    Ok(report)
+}
+
+/// Builds the report of a finished run.
+pub fn finish(
+    learner: &Learner<CpuAutodiff>,
+    outcome: LearnOutcome,
+    sampling_s: f64,
+    start: Instant,
+    trajectories: u64,
+) -> TrainReport {
+    let LearnOutcome {
+        validations,
+        losses,
+        mut time,
+        rows,
+    } = outcome;
+    time.sample = sampling_s;
     let wall = start.elapsed().as_secs_f64();
-    let trajectories = n_steps * cfg.batch_size as u64;
+    let steps = losses.len() as u64;
     let summary = Summary {
-        steps: n_steps,
+        steps,
         trajectories,
         wall_s: wall,
         trajectories_per_s: trajectories as f64 / wall,
-        steps_per_s: n_steps as f64 / wall,
+        steps_per_s: steps as f64 / wall,
         time,
         final_validation: validations.last().cloned().unwrap_or_default(),
         params_checksum: format!("{:016x}", params::checksum(&learner.weights().params)),
     };
-    if let Some(f) = files.as_mut() {
-        f.write("summary", &summary)?;
-        if let Err(e) = plot::write_run_plots(
-            cfg,
-            &validations,
-            &losses,
-            &learner.inference_net(),
-            &validator,
-        ) {
-            tracing::warn!("could not draw the plots: {e:#}");
-        }
-    }
-    Ok(TrainReport {
+    TrainReport {
         summary,
         validations,
         losses,
-        rows_per_step,
-    })
-}
-
-type LearnOutcome = (Vec<Validation>, Vec<f32>, TimeSplit, u64);
-
-/// The learner's loop: one step per delivered batch, weights published after each step.
-#[allow(clippy::too_many_arguments)]
-fn learn(
-    cfg: &RunConfig,
-    learner: &mut Learner<CpuAutodiff>,
-    validator: &mut Validator,
-    inbox: &crossbeam_channel::Receiver<Delivery>,
-    board: &WeightBoard,
-    bar: &ProgressBar,
-    mut files: Option<&mut MetricsFile>,
-    start: Instant,
-) -> Result<LearnOutcome> {
-    flush_denormals();
-    let grid = cfg.grid()?;
-    let n_steps = cfg.n_iterations();
-    let mut time = TimeSplit::default();
-    let (mut validations, mut losses) = (Vec::new(), Vec::with_capacity(n_steps as usize));
-    let mut loss_since = (0.0f64, 0u64);
-    let mut sync = LocalSync;
-    let mut rows = 0u64;
-    for step in 0..n_steps {
-        let delivery = inbox
-            .recv()
-            .context("the buffer stopped before the run ended")?;
-        delivery
-            .training
-            .validate(&grid)
-            .context("invalid training batch")?;
-        let stats: StepStats = learner.step(&delivery.training, &mut sync);
-        board.publish(learner.weights());
-        validator.observe(&delivery.fresh);
-        rows += stats.rows as u64;
-        time.prepare += stats.prepare.as_secs_f64();
-        time.loss += stats.forward.as_secs_f64();
-        time.backward += stats.backward.as_secs_f64();
-        time.sync += stats.sync.as_secs_f64();
-        time.optimizer += stats.optimizer.as_secs_f64();
-        losses.push(stats.loss);
-        loss_since.0 += stats.loss as f64;
-        loss_since.1 += 1;
-        if !stats.loss.is_finite() {
-            anyhow::bail!(
-                "the loss became {} at step {step}; try a lower --lr or --lr_Z",
-                stats.loss
-            );
-        }
-        bar.inc(1);
-        if step % cfg.validation_interval == 0 || step + 1 == n_steps {
-            let t = Instant::now();
-            let net = learner.inference_net();
-            let mut v = validator.validate(&net, learner.log_z_estimate(), &cpu_device());
-            time.validation += t.elapsed().as_secs_f64();
-            v.step = step + 1;
-            v.trajectories = (step + 1) * cfg.batch_size as u64;
-            v.wall_s = start.elapsed().as_secs_f64();
-            v.loss = loss_since.0 / loss_since.1.max(1) as f64;
-            v.trajectories_per_s = v.trajectories as f64 / v.wall_s;
-            loss_since = (0.0, 0);
-            report(&v, bar);
-            if let Some(f) = files.as_deref_mut() {
-                f.write("validation", &v)?;
-            }
-            validations.push(v);
-        }
+        rows_per_step: rows as f64 / steps.max(1) as f64,
     }
-    Ok((validations, losses, time, rows))
 }
 
-fn fmt_opt(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+/// Draws the run's plots; a failure is logged, not fatal.
+pub fn write_plots(
+    cfg: &RunConfig,
+    report: &TrainReport,
+    learner: &Learner<CpuAutodiff>,
+    validator: &Validator,
+) {
+    if let Err(e) = plot::write_run_plots(
+        cfg,
+        &report.validations,
+        &report.losses,
+        &learner.inference_net(),
+        validator,
+    ) {
+        tracing::warn!(
+            "could not draw the plots in {}: {e:#}",
+            Path::new(&cfg.run_dir).display()
+        );
+    }
 }
 
-fn report(v: &Validation, bar: &ProgressBar) {
-    let line = format!(
-        "step {} traj {} loss {:.4} exact_l1 {} sampled_l1 {} paper_l1 {} logZ {} (err {}) modes {}/{} traj/s {:.0}",
-        v.step,
-        v.trajectories,
-        v.loss,
-        fmt_opt(v.exact_l1),
-        fmt_opt(v.sampled_l1),
-        v.paper_l1.map_or_else(|| "-".into(), |x| format!("{x:.2e}")),
-        fmt_opt(v.log_z),
-        fmt_opt(v.log_z_error),
-        v.modes_found,
-        v.n_modes.map_or_else(|| "?".into(), |n| n.to_string()),
-        v.trajectories_per_s,
-    );
-    bar.suspend(|| tracing::info!("{line}"));
-    bar.set_message(format!("L1 {}", fmt_opt(v.exact_l1)));
-}
-
-fn progress_bar(show: bool, n: u64) -> ProgressBar {
+/// A progress bar on stderr, or a hidden one.
+pub fn progress_bar(show: bool, n: u64) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }

@@ -15,13 +15,23 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use std::time::{Duration, Instant};
 
-/// Averages gradients across learner replicas. One process needs none ([`LocalSync`]); the
-/// multi-process build all-reduces over MPI.
+/// Keeps learner replicas identical: gradient averaging, the initial broadcast, and checksum
+/// gathering. One process needs none of it ([`LocalSync`]); the multi-process build uses MPI.
 pub trait GradientSync {
-    /// Number of replicas; with 1, gradients are not even flattened.
+    /// Number of replicas.
     fn world_size(&self) -> usize;
     /// Replaces `grads` by the mean over replicas.
     fn all_reduce_mean(&mut self, grads: &mut [f32]);
+    /// This replica's rank; rank 0 publishes weights and validates.
+    fn rank(&self) -> usize {
+        0
+    }
+    /// Overwrites `params` with rank 0's values.
+    fn broadcast(&mut self, _params: &mut [f32]) {}
+    /// Every replica's `value`, in rank order.
+    fn gather(&mut self, value: u64) -> Vec<u64> {
+        vec![value]
+    }
 }
 
 /// A single learner: nothing to synchronise.

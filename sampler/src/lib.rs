@@ -8,5 +8,5 @@
 pub mod role;
 pub mod rollout;
 
-pub use role::{run, BatchSink, SamplerStats};
+pub use role::{run, BatchSink, SamplerStats, WeightPolicy};
 pub use rollout::Sampler;

@@ -1,4 +1,4 @@
-//! The sampler's loop: wait for fresh enough weights, roll out a batch, hand it on.
+//! The sampler's loop: wait for suitable weights, roll out a batch, hand it on.
 
 use crate::rollout::Sampler;
 use gfn_common::pipe::{Shutdown, WeightBoard};
@@ -18,6 +18,15 @@ impl BatchSink for crossbeam_channel::Sender<TrajectoryBatch> {
     }
 }
 
+/// Which weights a batch is sampled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightPolicy {
+    /// Batch `k` uses exactly version `k − lag`: the data does not depend on timing.
+    Exact { lag: u64 },
+    /// Each batch uses the newest weights published so far (asynchronous samplers).
+    Latest,
+}
+
 /// What a sampler did.
 #[derive(Debug, Clone, Default)]
 pub struct SamplerStats {
@@ -27,22 +36,24 @@ pub struct SamplerStats {
     pub waiting: Duration,
 }
 
-/// Produces `n_batches` batches of `batch_size`. Batch `k` is sampled with weights of version at
-/// least `k − policy_lag`, so the data, and hence the run, does not depend on thread timing.
+/// Produces up to `n_batches` batches of `batch_size` (until `shutdown` when `None`).
 pub fn run<B: Backend>(
     sampler: &mut Sampler<B>,
-    n_batches: u64,
+    n_batches: Option<u64>,
     batch_size: usize,
-    policy_lag: u64,
+    policy: WeightPolicy,
     weights: &WeightBoard,
     sink: &mut impl BatchSink,
     shutdown: &Shutdown,
 ) -> SamplerStats {
     let mut stats = SamplerStats::default();
-    for k in 0..n_batches {
+    let mut k = 0u64;
+    while n_batches.is_none_or(|n| k < n) && !shutdown.is_set() {
         let t0 = Instant::now();
-        // Exactly the version asked for, never a newer one: a newer one depends on timing.
-        let wanted = k.saturating_sub(policy_lag);
+        let wanted = match policy {
+            WeightPolicy::Exact { lag } => k.saturating_sub(lag),
+            WeightPolicy::Latest => weights.latest().map_or(0, |w| w.version),
+        };
         if sampler.version() != wanted || k == 0 {
             let Some(w) = weights.wait_for(wanted, shutdown) else {
                 break;
@@ -58,7 +69,8 @@ pub fn run<B: Backend>(
         stats.sampling += t1.elapsed();
         stats.batches += 1;
         stats.trajectories += batch.len() as u64;
-        if shutdown.is_set() || !sink.send(batch) {
+        k += 1;
+        if !sink.send(batch) {
             break;
         }
     }

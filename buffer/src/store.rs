@@ -1,0 +1,155 @@
+//! What a buffer holds and hands out: a FIFO queue (each trajectory used once, on-policy) or a
+//! replay buffer (uniform samples of the stored trajectories).
+
+use crate::replay::ReplayBuffer;
+use gfn_common::TrajectoryBatch;
+use rand::Rng;
+
+/// A FIFO queue of trajectories, bounded: when full, the oldest are dropped (and counted).
+#[derive(Debug, Clone)]
+pub struct Fifo {
+    queue: TrajectoryBatch,
+    head: usize,
+    capacity: usize,
+    /// Trajectories dropped because the queue was full.
+    pub evicted: u64,
+    /// Trajectories dropped for being older than the learner accepts.
+    pub stale: u64,
+}
+
+impl Fifo {
+    /// A queue holding at most `capacity` trajectories.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            queue: TrajectoryBatch::default(),
+            head: 0,
+            capacity: capacity.max(1),
+            evicted: 0,
+            stale: 0,
+        }
+    }
+
+    /// Trajectories waiting.
+    pub fn len(&self) -> usize {
+        self.queue.len() - self.head
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a batch, dropping the oldest beyond capacity.
+    pub fn push(&mut self, batch: &TrajectoryBatch) {
+        self.queue.extend(batch);
+        let excess = self.len().saturating_sub(self.capacity);
+        self.head += excess;
+        self.evicted += excess as u64;
+        self.compact();
+    }
+
+    /// Takes the `n` oldest trajectories of version at least `min_version` (older ones at the
+    /// head are dropped as stale); `None` until `n` such trajectories are waiting.
+    pub fn take(&mut self, n: usize, min_version: u64) -> Option<TrajectoryBatch> {
+        while self.head < self.queue.len() && self.queue.versions[self.head] < min_version {
+            self.head += 1;
+            self.stale += 1;
+        }
+        if self.len() < n {
+            self.compact();
+            return None;
+        }
+        let picked: Vec<usize> = (self.head..self.head + n).collect();
+        self.head += n;
+        let out = self.queue.select(&picked);
+        self.compact();
+        Some(out)
+    }
+
+    fn compact(&mut self) {
+        if self.head > 0 && self.head * 2 >= self.queue.len() {
+            let rest: Vec<usize> = (self.head..self.queue.len()).collect();
+            self.queue = self.queue.select(&rest);
+            self.head = 0;
+        }
+    }
+}
+
+/// The buffer's storage policy.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Each trajectory is used once, oldest first.
+    Fifo(Fifo),
+    /// Trajectories stay until evicted; the learner gets uniform samples.
+    Replay(ReplayBuffer),
+}
+
+impl Store {
+    /// Adds freshly sampled trajectories.
+    pub fn insert(&mut self, batch: &TrajectoryBatch) {
+        match self {
+            Store::Fifo(q) => q.push(batch),
+            Store::Replay(rb) => rb.add(batch),
+        }
+    }
+
+    /// `n` trajectories for the learner, if available. FIFO respects `min_version`; replay
+    /// samples as soon as it holds `n` trajectories.
+    pub fn take(
+        &mut self,
+        n: usize,
+        min_version: u64,
+        rng: &mut impl Rng,
+    ) -> Option<TrajectoryBatch> {
+        match self {
+            Store::Fifo(q) => q.take(n, min_version),
+            Store::Replay(rb) => (rb.len() >= n).then(|| rb.sample(n, rng)),
+        }
+    }
+
+    /// Trajectories held.
+    pub fn len(&self) -> usize {
+        match self {
+            Store::Fifo(q) => q.len(),
+            Store::Replay(rb) => rb.len(),
+        }
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(versions: &[u64]) -> TrajectoryBatch {
+        let mut b = TrajectoryBatch::default();
+        for &v in versions {
+            b.push(&[1], v as f32, v);
+        }
+        b
+    }
+
+    #[test]
+    fn fifo_hands_out_in_order_once() {
+        let mut q = Fifo::new(100);
+        q.push(&batch(&[0, 1, 2]));
+        assert!(q.take(4, 0).is_none());
+        assert_eq!(q.take(2, 0).unwrap().versions, vec![0, 1]);
+        q.push(&batch(&[3]));
+        assert_eq!(q.take(2, 0).unwrap().versions, vec![2, 3]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn fifo_drops_stale_and_evicts_oldest() {
+        let mut q = Fifo::new(3);
+        q.push(&batch(&[0, 1, 2, 3, 4]));
+        assert_eq!(q.evicted, 2);
+        assert_eq!(q.take(1, 4).unwrap().versions, vec![4]);
+        assert_eq!(q.stale, 2);
+    }
+}

@@ -1,0 +1,199 @@
+//! The learner role's loop, shared by `gfn train` (channels, one process) and `gfn learner`
+//! (ZeroMQ and MPI): take a batch, step, publish the weights, validate on rank 0.
+
+use crate::metrics::{MetricsFile, TimeSplit, Validation};
+use crate::validate::Validator;
+use anyhow::{Context, Result};
+use gfn_common::pipe::{Delivery, WeightBoard, Weights};
+use gfn_common::RunConfig;
+use gfn_learner::{GradientSync, Learner, StepStats};
+use gfn_nn::backend::{cpu_device, CpuAutodiff};
+use gfn_nn::params;
+use indicatif::ProgressBar;
+use std::time::Instant;
+
+/// Where the learner's training batches come from.
+pub trait BatchSource {
+    /// The next batch for a learner at weight version `version`; `None` when the source closed.
+    fn next_batch(&mut self, version: u64) -> Result<Option<Delivery>>;
+    /// Trajectories received so far from each sampler, when the source knows.
+    fn per_sampler(&self) -> Vec<(String, u64)> {
+        vec![]
+    }
+}
+
+impl BatchSource for crossbeam_channel::Receiver<Delivery> {
+    fn next_batch(&mut self, _version: u64) -> Result<Option<Delivery>> {
+        Ok(self.recv().ok())
+    }
+}
+
+/// Where rank 0 publishes new weights.
+pub trait WeightSink {
+    /// Makes `weights` available to the samplers.
+    fn publish(&mut self, weights: Weights);
+}
+
+impl WeightSink for &WeightBoard {
+    fn publish(&mut self, weights: Weights) {
+        WeightBoard::publish(self, weights)
+    }
+}
+
+/// What the loop produced.
+pub struct LearnOutcome {
+    pub validations: Vec<Validation>,
+    pub losses: Vec<f32>,
+    pub time: TimeSplit,
+    /// Distinct states evaluated, summed over steps.
+    pub rows: u64,
+}
+
+/// Rank-0 duties: validation, metrics, progress.
+pub struct Leader<'a> {
+    pub validator: &'a mut Validator,
+    pub files: Option<&'a mut MetricsFile>,
+    pub bar: &'a ProgressBar,
+}
+
+/// Policy lag (learner version − trajectory version) since the last validation.
+#[derive(Default)]
+struct LagWindow {
+    min: Option<u64>,
+    max: u64,
+    sum: u64,
+    n: u64,
+}
+
+impl LagWindow {
+    fn observe(&mut self, version: u64, batch: &gfn_common::TrajectoryBatch) {
+        for &v in &batch.versions {
+            let lag = version.saturating_sub(v);
+            self.min = Some(self.min.map_or(lag, |m| m.min(lag)));
+            self.max = self.max.max(lag);
+            self.sum += lag;
+            self.n += 1;
+        }
+    }
+}
+
+/// Runs `n_steps` learner steps. Every replica calls this; `leader` is `Some` on rank 0 only.
+#[allow(clippy::too_many_arguments)]
+pub fn learn(
+    cfg: &RunConfig,
+    learner: &mut Learner<CpuAutodiff>,
+    source: &mut impl BatchSource,
+    sink: &mut impl WeightSink,
+    sync: &mut impl GradientSync,
+    mut leader: Option<Leader<'_>>,
+    n_steps: u64,
+    start: Instant,
+) -> Result<LearnOutcome> {
+    gfn_nn::backend::flush_denormals();
+    let grid = cfg.grid()?;
+    let mut out = LearnOutcome {
+        validations: vec![],
+        losses: Vec::with_capacity(n_steps as usize),
+        time: TimeSplit::default(),
+        rows: 0,
+    };
+    let mut loss_since = (0.0f64, 0u64);
+    let mut lag = LagWindow::default();
+    let mut trajectories = 0u64;
+    for step in 0..n_steps {
+        let delivery = source
+            .next_batch(learner.version())?
+            .context("the buffer stopped before the run ended")?;
+        delivery
+            .training
+            .validate(&grid)
+            .context("invalid training batch")?;
+        lag.observe(learner.version(), &delivery.training);
+        let stats: StepStats = learner.step(&delivery.training, sync);
+        if sync.rank() == 0 {
+            sink.publish(learner.weights());
+        }
+        trajectories += delivery.training.len() as u64 * sync.world_size() as u64;
+        add_time(&mut out.time, &stats);
+        out.rows += stats.rows as u64;
+        out.losses.push(stats.loss);
+        loss_since.0 += stats.loss as f64;
+        loss_since.1 += 1;
+        if !stats.loss.is_finite() {
+            anyhow::bail!(
+                "the loss became {} at step {step}; try a lower --lr or --lr_Z",
+                stats.loss
+            );
+        }
+        let validating = step % cfg.validation_interval == 0 || step + 1 == n_steps;
+        // Every replica takes part in the checksum gather; rank 0 does the rest.
+        let checksums =
+            validating.then(|| sync.gather(params::checksum(&learner.weights().params)));
+        let Some(leader) = leader.as_mut() else {
+            continue;
+        };
+        leader.validator.observe(&delivery.fresh);
+        leader.bar.inc(1);
+        if let Some(checksums) = checksums {
+            let t = Instant::now();
+            let net = learner.inference_net();
+            let mut v = leader
+                .validator
+                .validate(&net, learner.log_z_estimate(), &cpu_device());
+            out.time.validation += t.elapsed().as_secs_f64();
+            v.step = step + 1;
+            v.trajectories = trajectories;
+            v.wall_s = start.elapsed().as_secs_f64();
+            v.loss = loss_since.0 / loss_since.1.max(1) as f64;
+            v.trajectories_per_s = v.trajectories as f64 / v.wall_s;
+            v.checksums = checksums.iter().map(|c| format!("{c:016x}")).collect();
+            v.lag_min = lag.min;
+            v.lag_max = (lag.n > 0).then_some(lag.max);
+            v.lag_mean = (lag.n > 0).then(|| lag.sum as f64 / lag.n as f64);
+            v.per_sampler = source.per_sampler();
+            lag = LagWindow::default();
+            loss_since = (0.0, 0);
+            report(&v, leader.bar);
+            if let Some(f) = leader.files.as_deref_mut() {
+                f.write("validation", &v)?;
+            }
+            out.validations.push(v);
+        }
+    }
+    Ok(out)
+}
+
+fn add_time(t: &mut TimeSplit, s: &StepStats) {
+    t.prepare += s.prepare.as_secs_f64();
+    t.loss += s.forward.as_secs_f64();
+    t.backward += s.backward.as_secs_f64();
+    t.sync += s.sync.as_secs_f64();
+    t.optimizer += s.optimizer.as_secs_f64();
+}
+
+fn fmt_opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+}
+
+fn report(v: &Validation, bar: &ProgressBar) {
+    let lag = match (v.lag_min, v.lag_mean, v.lag_max) {
+        (Some(a), Some(m), Some(b)) if b > 0 => format!(" lag {a}/{m:.1}/{b}"),
+        _ => String::new(),
+    };
+    let line = format!(
+        "step {} traj {} loss {:.4} exact_l1 {} sampled_l1 {} paper_l1 {} logZ {} (err {}) modes {}/{} traj/s {:.0}{lag}",
+        v.step,
+        v.trajectories,
+        v.loss,
+        fmt_opt(v.exact_l1),
+        fmt_opt(v.sampled_l1),
+        v.paper_l1.map_or_else(|| "-".into(), |x| format!("{x:.2e}")),
+        fmt_opt(v.log_z),
+        fmt_opt(v.log_z_error),
+        v.modes_found,
+        v.n_modes.map_or_else(|| "?".into(), |n| n.to_string()),
+        v.trajectories_per_s,
+    );
+    bar.suspend(|| tracing::info!("{line}"));
+    bar.set_message(format!("L1 {}", fmt_opt(v.exact_l1)));
+}

@@ -1,0 +1,58 @@
+//! Learner replicas over MPI: gradient all-reduce (sum / K), the initial broadcast from rank 0,
+//! and checksum gathering. One process started without `mpirun` is a world of one.
+
+use anyhow::{anyhow, Result};
+use gfn_learner::GradientSync;
+use mpi::collective::SystemOperation;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+
+/// The MPI world of learner replicas.
+pub struct MpiSync {
+    _universe: mpi::environment::Universe,
+    world: SimpleCommunicator,
+    sum: Vec<f32>,
+}
+
+impl MpiSync {
+    /// Initialises MPI (once per process).
+    pub fn init() -> Result<Self> {
+        let universe = mpi::initialize().ok_or_else(|| anyhow!("MPI was already initialised"))?;
+        let world = universe.world();
+        Ok(Self {
+            _universe: universe,
+            world,
+            sum: vec![],
+        })
+    }
+}
+
+impl GradientSync for MpiSync {
+    fn world_size(&self) -> usize {
+        self.world.size() as usize
+    }
+
+    fn rank(&self) -> usize {
+        self.world.rank() as usize
+    }
+
+    fn all_reduce_mean(&mut self, grads: &mut [f32]) {
+        self.sum.resize(grads.len(), 0.0);
+        self.world
+            .all_reduce_into(&grads[..], &mut self.sum[..], SystemOperation::sum());
+        let k = self.world.size() as f32;
+        for (g, s) in grads.iter_mut().zip(&self.sum) {
+            *g = s / k;
+        }
+    }
+
+    fn broadcast(&mut self, params: &mut [f32]) {
+        self.world.process_at_rank(0).broadcast_into(params);
+    }
+
+    fn gather(&mut self, value: u64) -> Vec<u64> {
+        let mut all = vec![0u64; self.world.size() as usize];
+        self.world.all_gather_into(&value, &mut all[..]);
+        all
+    }
+}

@@ -1,0 +1,227 @@
+//! `gfn learner`: one learner replica. Replicas form an MPI world (with the `mpi` feature):
+//! rank 0's initial weights are broadcast, gradients are averaged every step, and rank 0
+//! publishes the weights to the samplers, validates and writes the metrics.
+
+use super::socket::{Join, Socket};
+use super::NetArgs;
+use crate::learn::{learn, BatchSource, Leader, WeightSink};
+use crate::train::{finish, open_run_dir, progress_bar, write_plots, TrainReport};
+use crate::validate::Validator;
+use anyhow::{bail, ensure, Result};
+use gfn_common::pipe::{Delivery, Weights};
+use gfn_common::wire::{Message, WireWeights};
+use gfn_common::RunConfig;
+use gfn_learner::{GradientSync, Learner};
+use gfn_nn::backend::{cpu_device, init_cpu_threads, CpuAutodiff};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Rank 0's weight publisher; it re-sends the latest weights while waiting, so samplers that
+/// join late (or missed a message) catch up.
+struct Publisher {
+    socket: Socket,
+    latest: Option<Message>,
+    last_sent: Instant,
+}
+
+impl Publisher {
+    fn publish(&mut self, w: &Weights) {
+        let msg = Message::Weights(WireWeights::from(w));
+        if let Err(e) = self.socket.send(&msg, 0) {
+            tracing::warn!("cannot publish weights: {e:#}");
+        }
+        self.latest = Some(msg);
+        self.last_sent = Instant::now();
+    }
+
+    fn republish_if_quiet(&mut self) {
+        if self.last_sent.elapsed() > Duration::from_millis(200) {
+            if let Some(msg) = &self.latest {
+                let _ = self.socket.send(msg, 0);
+            }
+            self.last_sent = Instant::now();
+        }
+    }
+}
+
+type SharedPublisher = Option<Rc<RefCell<Publisher>>>;
+
+struct PublisherSink(SharedPublisher);
+
+impl WeightSink for PublisherSink {
+    fn publish(&mut self, weights: Weights) {
+        if let Some(p) = &self.0 {
+            p.borrow_mut().publish(&weights);
+        }
+    }
+}
+
+/// Asks the buffer for this replica's share of each batch.
+struct BufferClient {
+    socket: Socket,
+    n: u32,
+    strict: bool,
+    publisher: SharedPublisher,
+    received: Vec<(String, u64)>,
+    patience: Duration,
+}
+
+impl BatchSource for BufferClient {
+    fn next_batch(&mut self, version: u64) -> Result<Option<Delivery>> {
+        let min_version = if self.strict { version } else { 0 };
+        let request = Message::Request {
+            n: self.n,
+            version,
+            min_version,
+        };
+        let start = Instant::now();
+        while !self.socket.send(&request, 250)? {
+            ensure!(
+                start.elapsed() < self.patience,
+                "the buffer does not take requests"
+            );
+        }
+        loop {
+            if let Some(p) = &self.publisher {
+                p.borrow_mut().republish_if_quiet();
+            }
+            match self.socket.recv(100)? {
+                Some((_, env)) => match env.body {
+                    Message::Reply { batch, received } => {
+                        self.received = received;
+                        return Ok(Some(Delivery {
+                            fresh: batch.clone(),
+                            training: batch,
+                        }));
+                    }
+                    Message::Shutdown => return Ok(None),
+                    _ => {}
+                },
+                None if start.elapsed() > self.patience => {
+                    bail!("no batch from the buffer for {} s", self.patience.as_secs())
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn per_sampler(&self) -> Vec<(String, u64)> {
+        self.received.clone()
+    }
+}
+
+/// This process's replica synchroniser: MPI when built with it, else a world of one.
+#[cfg(feature = "mpi")]
+fn replica_sync() -> Result<crate::mpi_sync::MpiSync> {
+    crate::mpi_sync::MpiSync::init()
+}
+
+#[cfg(not(feature = "mpi"))]
+fn replica_sync() -> Result<gfn_learner::LocalSync> {
+    Ok(gfn_learner::LocalSync)
+}
+
+/// Runs one learner replica; rank 0 returns the run's report.
+pub fn run(cfg: &RunConfig, net: &NetArgs, progress: bool) -> Result<Option<TrainReport>> {
+    cfg.validate()?;
+    let mut sync = replica_sync()?;
+    let (rank, world) = (sync.rank(), sync.world_size());
+    ensure!(
+        cfg.batch_size % world == 0,
+        "--batch_size {} is not divisible by the {world} learners",
+        cfg.batch_size
+    );
+    init_cpu_threads(cfg.threads);
+    let device = cpu_device();
+    let me = format!("learner-{rank}");
+    let mut learner = Learner::<CpuAutodiff>::new(cfg, device)?;
+    let mut params = learner.weights().params;
+    sync.broadcast(&mut params);
+    learner.load_weights(&params)?;
+
+    let ctx = zmq::Context::new();
+    let publisher = if rank == 0 {
+        let socket = Socket::open(
+            &ctx,
+            zmq::PUB,
+            Join::Bind,
+            &net.bind_address(&net.weights),
+            &net.run_token,
+            &me,
+        )?;
+        let p = Rc::new(RefCell::new(Publisher {
+            socket,
+            latest: None,
+            last_sent: Instant::now(),
+        }));
+        p.borrow_mut().publish(&learner.weights());
+        Some(p)
+    } else {
+        None
+    };
+    let buffer = NetArgs::pick(&net.serve, rank);
+    let socket = Socket::open(
+        &ctx,
+        zmq::DEALER,
+        Join::Connect,
+        buffer,
+        &net.run_token,
+        &me,
+    )?;
+    let mut source = BufferClient {
+        socket,
+        n: (cfg.batch_size / world) as u32,
+        strict: cfg.sync,
+        publisher: publisher.clone(),
+        received: vec![],
+        patience: Duration::from_secs(net.idle_timeout),
+    };
+    let mut sink = PublisherSink(publisher.clone());
+    tracing::info!("{me} of {world}: batches from {buffer}");
+
+    let n_steps = cfg.n_iterations();
+    let mut validator = Validator::new(cfg)?;
+    let mut files = if rank == 0 {
+        Some(open_run_dir(cfg)?)
+    } else {
+        None
+    };
+    let bar = progress_bar(progress && rank == 0, n_steps);
+    let start = Instant::now();
+    let leader = (rank == 0).then(|| Leader {
+        validator: &mut validator,
+        files: files.as_mut(),
+        bar: &bar,
+    });
+    let outcome = learn(
+        cfg,
+        &mut learner,
+        &mut source,
+        &mut sink,
+        &mut sync,
+        leader,
+        n_steps,
+        start,
+    );
+    bar.finish_and_clear();
+    // Whatever happened, tell the other roles the run is over.
+    let _ = source.socket.send(&Message::Shutdown, 500);
+    if let Some(p) = &publisher {
+        for _ in 0..5 {
+            let _ = p.borrow().socket.send(&Message::Shutdown, 0);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let outcome = outcome?;
+    if rank != 0 {
+        return Ok(None);
+    }
+    let trajectories = n_steps * cfg.batch_size as u64;
+    let report = finish(&learner, outcome, 0.0, start, trajectories);
+    if let Some(f) = files.as_mut() {
+        f.write("summary", &report.summary)?;
+    }
+    write_plots(cfg, &report, &learner, &validator);
+    Ok(Some(report))
+}

@@ -1,0 +1,125 @@
+//! `gfn sampler`: subscribes to the learner's weights and pushes trajectory batches to a buffer.
+//! The rollout loop is `gfn_sampler::run`, the same as in `gfn train`.
+
+use super::socket::{Join, Socket};
+use super::NetArgs;
+use anyhow::Result;
+use gfn_common::pipe::{Shutdown, WeightBoard};
+use gfn_common::wire::Message;
+use gfn_common::{RunConfig, TrajectoryBatch};
+use gfn_nn::backend::{cpu_device, init_cpu_threads, Cpu};
+use gfn_sampler::{BatchSink, Sampler, SamplerStats, WeightPolicy};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Pushes batches to a buffer, waiting while its queue is full (backpressure).
+struct PushSink {
+    socket: Socket,
+    shutdown: Shutdown,
+}
+
+impl BatchSink for PushSink {
+    fn send(&mut self, batch: TrajectoryBatch) -> bool {
+        let msg = Message::Trajectories(batch);
+        while !self.shutdown.is_set() {
+            match self.socket.send(&msg, 250) {
+                Ok(true) => return true,
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::error!("cannot push trajectories: {e:#}");
+                    return false;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Receives weights and the shutdown signal into `board` until the run ends or goes quiet.
+fn receive_weights(mut sub: Socket, board: &WeightBoard, shutdown: &Shutdown, idle: Duration) {
+    let mut last_heard = Instant::now();
+    while !shutdown.is_set() {
+        match sub.recv(200) {
+            Ok(Some((_, env))) => {
+                last_heard = Instant::now();
+                match env.body {
+                    Message::Weights(w) => match w.to_weights() {
+                        Some(w) => {
+                            if board.latest().is_none_or(|l| l.version < w.version) {
+                                board.publish(w);
+                            }
+                        }
+                        None => tracing::warn!("dropped weights with a partial value"),
+                    },
+                    Message::Shutdown => shutdown.trigger(),
+                    _ => {}
+                }
+            }
+            Ok(None) if last_heard.elapsed() > idle => {
+                tracing::warn!("no weights for {} s, stopping", idle.as_secs());
+                shutdown.trigger();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("weights socket failed: {e:#}");
+                shutdown.trigger();
+            }
+        }
+    }
+}
+
+/// Runs one sampler until the learner ends the run.
+pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<SamplerStats> {
+    cfg.validate()?;
+    init_cpu_threads(cfg.threads);
+    let me = format!("sampler-{}", net.id);
+    let ctx = zmq::Context::new();
+    let buffer = NetArgs::pick(&net.ingest, net.id);
+    let sub = Socket::open(
+        &ctx,
+        zmq::SUB,
+        Join::Connect,
+        &net.weights,
+        &net.run_token,
+        &me,
+    )?;
+    let push = Socket::open(&ctx, zmq::PUSH, Join::Connect, buffer, &net.run_token, &me)?;
+    tracing::info!(
+        "{me}: weights from {}, trajectories to {buffer}",
+        net.weights
+    );
+    let board = Arc::new(WeightBoard::new(4));
+    let shutdown = Shutdown::default();
+    let mut sampler = Sampler::<Cpu>::new(cfg, net.id as u64, cpu_device())?;
+    let policy = if cfg.sync {
+        WeightPolicy::Exact { lag: 0 }
+    } else {
+        WeightPolicy::Latest
+    };
+    let idle = Duration::from_secs(net.idle_timeout);
+    let stats = std::thread::scope(|scope| {
+        let (b, s) = (board.clone(), shutdown.clone());
+        scope.spawn(move || receive_weights(sub, &b, &s, idle));
+        let mut sink = PushSink {
+            socket: push,
+            shutdown: shutdown.clone(),
+        };
+        let stats = gfn_sampler::run(
+            &mut sampler,
+            None,
+            cfg.batch_size,
+            policy,
+            &board,
+            &mut sink,
+            &shutdown,
+        );
+        shutdown.trigger();
+        stats
+    });
+    tracing::info!(
+        "{me}: sent {} trajectories in {} batches",
+        stats.trajectories,
+        stats.batches
+    );
+    Ok(stats)
+}
