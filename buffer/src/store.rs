@@ -107,6 +107,15 @@ impl Store {
         }
     }
 
+    /// Whether more trajectories should be taken in now: a FIFO queue below capacity (a full
+    /// one would evict unused data), a replay buffer always.
+    pub fn has_room(&self) -> bool {
+        match self {
+            Store::Fifo(q) => q.len() < q.capacity,
+            Store::Replay(_) => true,
+        }
+    }
+
     /// Trajectories held.
     pub fn len(&self) -> usize {
         match self {

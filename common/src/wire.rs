@@ -20,6 +20,9 @@ pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 pub enum Message {
     /// Sampler → buffer: freshly sampled trajectories.
     Trajectories(TrajectoryBatch),
+    /// Buffer → sampler: the last batch is stored; send the next one. A sampler keeps one batch
+    /// in flight, so a full buffer slows samplers down instead of queueing stale data.
+    Ack,
     /// Learner → buffer: `n` trajectories for the learner at weight version `version`;
     /// in strict on-policy mode only trajectories of at least `min_version` qualify.
     Request {
@@ -46,6 +49,7 @@ impl Message {
     pub fn kind(&self) -> &'static str {
         match self {
             Message::Trajectories(_) => "trajectories",
+            Message::Ack => "ack",
             Message::Request { .. } => "request",
             Message::Reply { .. } => "reply",
             Message::Weights(_) => "weights",
@@ -179,6 +183,7 @@ mod tests {
             },
             Message::Weights((&w).into()),
             Message::Heartbeat,
+            Message::Ack,
             Message::Shutdown,
         ] {
             let bytes = encode("run-a", "sampler-1", &m);

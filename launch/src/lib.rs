@@ -8,9 +8,10 @@
 //! - [`validate`]: exact and sampled metrics;
 //! - [`metrics`]: metric records and the JSONL file;
 //! - [`plot`]: PNG plots;
-//! - [`bench`]: `gfn bench`.
+//! - [`bench`]: `gfn bench`; [`bench_pipeline`]: `gfn bench-pipeline`.
 
 pub mod bench;
+pub mod bench_pipeline;
 pub mod learn;
 pub mod metrics;
 #[cfg(feature = "mpi")]

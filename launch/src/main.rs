@@ -26,12 +26,28 @@ enum Command {
     Train(TrainArgs),
     /// Measure training throughput on the README's benchmark configurations.
     Bench(BenchArgs),
+    /// Measure the multi-process pipeline on loopback with 1, 2, 4 samplers.
+    BenchPipeline(PipelineArgs),
     /// Run a sampler process: weights in over ZeroMQ, trajectories out to a buffer.
     Sampler(RoleArgs),
     /// Run a buffer process between samplers and learners.
     Buffer(RoleArgs),
     /// Run a learner replica (under `mpirun` for several, with the `mpi` feature).
     Learner(RoleArgs),
+}
+
+#[derive(Args)]
+#[command(rename_all = "snake_case")]
+struct PipelineArgs {
+    /// Sampler counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    samplers: Vec<usize>,
+    /// Learner replicas (more than one needs mpirun and the `mpi` feature).
+    #[arg(long, default_value_t = 1)]
+    learners: usize,
+    /// Learner steps per measurement (4-D H=8, batch 16, TB).
+    #[arg(long, default_value_t = 2000)]
+    steps: u64,
 }
 
 #[derive(Args)]
@@ -184,6 +200,10 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
                     }
                 }
             }
+        }
+        Command::BenchPipeline(args) => {
+            let rows = gfn_launch::bench_pipeline::run(&args.samplers, args.learners, args.steps)?;
+            println!("{}", gfn_launch::bench_pipeline::markdown(&rows));
         }
         Command::Bench(args) => {
             let rows = bench::run(args.steps_small, args.steps_large, args.threads)?;

@@ -44,7 +44,7 @@ pub struct TrainReport {
 /// The buffer store of a run: a FIFO queue on-policy, a replay buffer with `--replay_buffer_size`.
 pub fn new_store(cfg: &RunConfig) -> Store {
     match cfg.replay_buffer_size {
-        0 => Store::Fifo(Fifo::new(cfg.batch_size * 64)),
+        0 => Store::Fifo(Fifo::new(cfg.batch_size * 2)),
         n => Store::Replay(ReplayBuffer::new(n, cfg.replay_policy)),
     }
 }

@@ -1,5 +1,6 @@
-//! `gfn buffer`: receives trajectories from any number of samplers (PULL) and serves batches to
-//! learners (ROUTER), from a FIFO queue or a replay buffer.
+//! `gfn buffer`: receives trajectories from any number of samplers and serves batches to
+//! learners (both over ROUTER sockets), from a FIFO queue or a replay buffer. Each sampler has
+//! one batch in flight: the buffer acknowledges a batch once it has room for it.
 
 use super::socket::{Join, Socket};
 use super::NetArgs;
@@ -40,7 +41,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
     let bind = |ep: &str| net.bind_address(ep);
     let mut ingest = Socket::open(
         &ctx,
-        zmq::PULL,
+        zmq::ROUTER,
         Join::Bind,
         &bind(&net.ingest[net.id]),
         &net.run_token,
@@ -55,7 +56,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
         &me,
     )?;
     tracing::info!(
-        "{me}: samplers push to {}, learners ask at {}",
+        "{me}: samplers send to {}, learners ask at {}",
         net.ingest[net.id],
         net.serve[net.id]
     );
@@ -63,6 +64,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
     let mut store = new_store(cfg);
     let mut rng = buffer_rng(cfg.seed.wrapping_add(net.id as u64));
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut parked: VecDeque<(Vec<u8>, gfn_common::TrajectoryBatch)> = VecDeque::new();
     let mut report = BufferReport::default();
     let mut last_heard = Instant::now();
     let idle = Duration::from_secs(net.idle_timeout);
@@ -73,8 +75,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
             (items[0].is_readable(), items[1].is_readable())
         };
         if in_ready {
-            // Drain what is there, so samplers never wait on a slow learner.
-            while let Some((_, env)) = ingest.recv(0)? {
+            while let Some((identity, env)) = ingest.recv(0)? {
                 last_heard = Instant::now();
                 match env.body {
                     Message::Trajectories(batch) => match batch.validate(&grid) {
@@ -84,17 +85,26 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
                                 tracing::info!("{me}: {} joined", env.sender);
                             }
                             *count += batch.len() as u64;
-                            store.insert(&batch);
+                            parked.push_back((identity, batch));
                         }
                         Err(e) => {
                             report.invalid += 1;
                             tracing::warn!("{me}: dropped a batch from {}: {e}", env.sender);
+                            ingest.send_to(&identity, &Message::Ack, 100)?;
                         }
                     },
-                    Message::Shutdown => break 'run,
                     other => tracing::debug!("{me}: ignored {} from {}", other.kind(), env.sender),
                 }
             }
+        }
+        // A full FIFO acknowledges nothing, so samplers wait instead of producing trajectories
+        // that would be evicted unused (backpressure, not memory growth).
+        while store.has_room() {
+            let Some((identity, batch)) = parked.pop_front() else {
+                break;
+            };
+            store.insert(&batch);
+            ingest.send_to(&identity, &Message::Ack, 100)?;
         }
         if req_ready {
             while let Some((identity, env)) = serve.recv(0)? {

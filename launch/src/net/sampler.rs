@@ -1,4 +1,4 @@
-//! `gfn sampler`: subscribes to the learner's weights and pushes trajectory batches to a buffer.
+//! `gfn sampler`: subscribes to the learner's weights and sends trajectory batches to a buffer.
 //! The rollout loop is `gfn_sampler::run`, the same as in `gfn train`.
 
 use super::socket::{Join, Socket};
@@ -12,26 +12,38 @@ use gfn_sampler::{BatchSink, Sampler, SamplerStats, WeightPolicy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Pushes batches to a buffer, waiting while its queue is full (backpressure).
-struct PushSink {
+/// Sends batches to a buffer, one in flight: the next batch is sampled only after the buffer
+/// acknowledged the last, so a full buffer slows the sampler down (backpressure).
+struct BufferSink {
     socket: Socket,
     shutdown: Shutdown,
 }
 
-impl BatchSink for PushSink {
-    fn send(&mut self, batch: TrajectoryBatch) -> bool {
+impl BufferSink {
+    fn try_send(&mut self, batch: TrajectoryBatch) -> anyhow::Result<bool> {
         let msg = Message::Trajectories(batch);
+        while !self.socket.send(&msg, 250)? {
+            if self.shutdown.is_set() {
+                return Ok(false);
+            }
+        }
         while !self.shutdown.is_set() {
-            match self.socket.send(&msg, 250) {
-                Ok(true) => return true,
-                Ok(false) => continue,
-                Err(e) => {
-                    tracing::error!("cannot push trajectories: {e:#}");
-                    return false;
+            if let Some((_, env)) = self.socket.recv(250)? {
+                if env.body == Message::Ack {
+                    return Ok(true);
                 }
             }
         }
-        false
+        Ok(false)
+    }
+}
+
+impl BatchSink for BufferSink {
+    fn send(&mut self, batch: TrajectoryBatch) -> bool {
+        self.try_send(batch).unwrap_or_else(|e| {
+            tracing::error!("cannot send trajectories: {e:#}");
+            false
+        })
     }
 }
 
@@ -83,7 +95,14 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<SamplerStats> {
         &net.run_token,
         &me,
     )?;
-    let push = Socket::open(&ctx, zmq::PUSH, Join::Connect, buffer, &net.run_token, &me)?;
+    let to_buffer = Socket::open(
+        &ctx,
+        zmq::DEALER,
+        Join::Connect,
+        buffer,
+        &net.run_token,
+        &me,
+    )?;
     tracing::info!(
         "{me}: weights from {}, trajectories to {buffer}",
         net.weights
@@ -100,8 +119,8 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<SamplerStats> {
     let stats = std::thread::scope(|scope| {
         let (b, s) = (board.clone(), shutdown.clone());
         scope.spawn(move || receive_weights(sub, &b, &s, idle));
-        let mut sink = PushSink {
-            socket: push,
+        let mut sink = BufferSink {
+            socket: to_buffer,
             shutdown: shutdown.clone(),
         };
         let stats = gfn_sampler::run(

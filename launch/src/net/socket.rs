@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use gfn_common::wire::{self, Envelope, Message, MAX_MESSAGE_BYTES};
 
 /// Messages a socket may queue per peer before a sender blocks (backpressure, not memory growth).
-pub const HIGH_WATER_MARK: i32 = 64;
+pub const HIGH_WATER_MARK: i32 = 4;
 
 /// A ZeroMQ socket speaking the gfn protocol.
 pub struct Socket {

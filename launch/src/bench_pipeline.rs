@@ -1,0 +1,199 @@
+//! `gfn bench-pipeline`: the multi-process pipeline on loopback. For 1, 2, 4, … sampler
+//! processes feeding one buffer and K learners: trajectories/s into the learners, learner
+//! steps/s, all-reduce time per step, and the bytes per trajectory on the wire.
+
+use anyhow::{ensure, Context, Result};
+use gfn_common::wire::{self, Message};
+use gfn_common::RunConfig;
+use gfn_nn::backend::{cpu_device, Cpu};
+use gfn_sampler::Sampler;
+use serde::Serialize;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// One measured pipeline layout.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineRow {
+    pub samplers: usize,
+    pub learners: usize,
+    pub trajectories_per_s: f64,
+    pub steps_per_s: f64,
+    pub allreduce_ms_per_step: f64,
+    pub bytes_per_trajectory: f64,
+}
+
+/// The benchmark's run: 4-D H=8, R0 0.1, TB, batch 16, no validation in the timed part.
+pub fn bench_config(steps: u64) -> RunConfig {
+    RunConfig {
+        ndim: 4,
+        batch_size: 16,
+        n_trajectories: steps * 16,
+        validation_interval: u64::MAX,
+        validation_samples: 0,
+        paper_window: 0,
+        ..RunConfig::default()
+    }
+}
+
+/// Mean encoded size of one trajectory in a `Trajectories` message of a batch of the run.
+pub fn bytes_per_trajectory(cfg: &RunConfig) -> Result<f64> {
+    let mut sampler = Sampler::<Cpu>::new(cfg, 0, cpu_device())?;
+    let batch = sampler.sample(cfg.batch_size);
+    let n = batch.len() as f64;
+    Ok(wire::encode(
+        "0123456789abcdef0123456789abcdef",
+        "sampler-0",
+        &Message::Trajectories(batch),
+    )
+    .len() as f64
+        / n)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+struct Kill(Vec<Child>);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs one layout and reads the learner's summary.
+fn measure(
+    gfn: &Path,
+    cfg_flags: &[String],
+    samplers: usize,
+    learners: usize,
+    dir: &Path,
+) -> Result<(f64, f64, f64)> {
+    let net: Vec<String> = vec![
+        "--run_token".into(),
+        format!("bench-{}", std::process::id()),
+        "--ingest".into(),
+        format!("tcp://127.0.0.1:{}", free_port()?),
+        "--serve".into(),
+        format!("tcp://127.0.0.1:{}", free_port()?),
+        "--weights".into(),
+        format!("tcp://127.0.0.1:{}", free_port()?),
+        "--run_dir".into(),
+        dir.display().to_string(),
+    ];
+    let quiet = |c: &mut Command| -> Result<Child> {
+        Ok(c.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?)
+    };
+    let mut others = Kill(vec![]);
+    others.0.push(quiet(
+        Command::new(gfn).arg("buffer").args(&net).args(cfg_flags),
+    )?);
+    for i in 0..samplers {
+        others.0.push(quiet(
+            Command::new(gfn)
+                .arg("sampler")
+                .args(["--id", &i.to_string()])
+                .args(&net)
+                .args(cfg_flags),
+        )?);
+    }
+    let status = if learners > 1 {
+        Command::new("mpirun")
+            .args([
+                "--allow-run-as-root",
+                "--oversubscribe",
+                "-n",
+                &learners.to_string(),
+            ])
+            .arg(gfn)
+            .arg("learner")
+            .arg("--quiet")
+            .args(&net)
+            .args(cfg_flags)
+            .stdout(Stdio::null())
+            .status()?
+    } else {
+        Command::new(gfn)
+            .arg("learner")
+            .arg("--quiet")
+            .args(&net)
+            .args(cfg_flags)
+            .stdout(Stdio::null())
+            .status()?
+    };
+    ensure!(status.success(), "learner failed with {status}");
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl"))?;
+    let summary: serde_json::Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|l| l.get("summary").cloned())
+        .context("no summary in the learner's metrics")?;
+    let steps = summary["steps"].as_f64().unwrap_or(1.0).max(1.0);
+    Ok((
+        summary["trajectories_per_s"].as_f64().unwrap_or(0.0),
+        summary["steps_per_s"].as_f64().unwrap_or(0.0),
+        1e3 * summary["time"]["sync"].as_f64().unwrap_or(0.0) / steps,
+    ))
+}
+
+/// Measures every sampler count with `learners` learner replicas (mpirun when more than one).
+pub fn run(sampler_counts: &[usize], learners: usize, steps: u64) -> Result<Vec<PipelineRow>> {
+    let gfn = std::env::current_exe()?;
+    let cfg = bench_config(steps);
+    let flags: Vec<String> = [
+        "--ndim",
+        "4",
+        "--batch_size",
+        "16",
+        "--n_trajectories",
+        &cfg.n_trajectories.to_string(),
+        "--validation_interval",
+        "1000000000",
+        "--validation_samples",
+        "0",
+        "--paper_window",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let bytes = bytes_per_trajectory(&cfg)?;
+    let mut rows = vec![];
+    for &s in sampler_counts {
+        let dir =
+            std::env::temp_dir().join(format!("gfn-bench-pipeline-{}-{s}", std::process::id()));
+        let (tps, sps, ar) = measure(&gfn, &flags, s, learners, &dir)?;
+        tracing::info!("{s} sampler(s), {learners} learner(s): {tps:.0} traj/s, {sps:.1} steps/s");
+        rows.push(PipelineRow {
+            samplers: s,
+            learners,
+            trajectories_per_s: tps,
+            steps_per_s: sps,
+            allreduce_ms_per_step: ar,
+            bytes_per_trajectory: bytes,
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(rows)
+}
+
+/// The rows as a Markdown table.
+pub fn markdown(rows: &[PipelineRow]) -> String {
+    let mut s = String::from("| samplers | learners | traj/s into learners | learner steps/s | all-reduce ms/step | bytes/trajectory |\n|---|---|---|---|---|---|\n");
+    for r in rows {
+        s += &format!(
+            "| {} | {} | {:.0} | {:.1} | {:.3} | {:.1} |\n",
+            r.samplers,
+            r.learners,
+            r.trajectories_per_s,
+            r.steps_per_s,
+            r.allreduce_ms_per_step,
+            r.bytes_per_trajectory
+        );
+    }
+    s
+}

@@ -1,0 +1,82 @@
+//! The launch scripts: `launch/slurm.sh --dry-run` prints a correct plan for a 2-node allocation.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("launch")
+        .join(name)
+}
+
+#[test]
+fn slurm_dry_run_plans_a_two_node_allocation() {
+    let out = Command::new("bash")
+        .arg(script("slurm.sh"))
+        .args([
+            "--dry-run",
+            "--nodes",
+            "gpu-a,gpu-b",
+            "--samplers-per-node",
+            "3",
+            "--buffers",
+            "2",
+            "--learners",
+            "2",
+            "--port",
+            "6000",
+        ])
+        .args(["--", "--loss", "DB"])
+        .env("GFN_RUN_TOKEN", "tok")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = String::from_utf8(out.stdout).unwrap();
+    let steps: Vec<&str> = plan.lines().filter(|l| l.starts_with("srun")).collect();
+    assert_eq!(steps.len(), 3, "{plan}");
+    let endpoints = "--ingest tcp://gpu-a:6000,tcp://gpu-a:6002 --serve tcp://gpu-a:6001,tcp://gpu-a:6003 --weights tcp://gpu-a:6004";
+    for s in &steps {
+        assert!(s.contains(endpoints), "{s}");
+        assert!(
+            s.contains("--run_token tok") && s.contains("--loss DB"),
+            "{s}"
+        );
+    }
+    let buffers = steps.iter().find(|s| s.contains(" buffer ")).unwrap();
+    assert!(
+        buffers.contains("--nodes=1 --ntasks=2 --nodelist=gpu-a")
+            && buffers.contains("--bind_host")
+    );
+    let samplers = steps.iter().find(|s| s.contains(" sampler ")).unwrap();
+    assert!(
+        samplers.contains("--nodes=2 --ntasks-per-node=3 --nodelist=gpu-a,gpu-b"),
+        "{samplers}"
+    );
+    assert!(samplers.contains("--id $SLURM_PROCID"));
+    let learners = steps.iter().find(|s| s.contains(" learner ")).unwrap();
+    assert!(
+        learners.contains("--nodes=1 --ntasks=2 --nodelist=gpu-a --mpi=pmix"),
+        "{learners}"
+    );
+    assert!(plan.contains("6 sampler(s)"));
+}
+
+#[test]
+fn launch_scripts_refuse_bad_counts() {
+    for (name, extra) in [("slurm.sh", &["--nodes", "a"][..]), ("local.sh", &[][..])] {
+        let out = Command::new("bash")
+            .arg(script(name))
+            .args(["--learners", "zero"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("zero"), "{name}: {err}");
+    }
+}

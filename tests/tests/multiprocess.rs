@@ -1,0 +1,309 @@
+//! Real processes on 127.0.0.1: `gfn buffer`, `gfn sampler` and `gfn learner` (under `mpirun`
+//! with the `mpi` feature). The binary is the one cargo built next to this test.
+
+use gfn_common::RunConfig;
+use gfn_launch::train::{train, TrainOptions};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn gfn() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("gfn");
+    assert!(
+        bin.exists(),
+        "build the gfn binary first (cargo test --workspace builds it): {}",
+        bin.display()
+    );
+    bin
+}
+
+/// Kills every child on drop, so a failing test leaves no process behind.
+#[derive(Default)]
+struct Procs(Vec<(String, Child)>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Procs {
+    fn spawn(&mut self, name: &str, cmd: &mut Command) {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.0.push((name.into(), child));
+    }
+
+    fn kill(&mut self, name: &str) {
+        let (_, c) = self.0.iter_mut().find(|(n, _)| n == name).unwrap();
+        c.kill().unwrap(); // SIGKILL
+        c.wait().unwrap();
+    }
+}
+
+/// Three free loopback ports and the network flags that use them.
+fn net_flags(token: &str) -> Vec<String> {
+    let ports: Vec<u16> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    [
+        "--run_token",
+        token,
+        "--ingest",
+        &format!("tcp://127.0.0.1:{}", ports[0]),
+        "--serve",
+        &format!("tcp://127.0.0.1:{}", ports[1]),
+        "--weights",
+        &format!("tcp://127.0.0.1:{}", ports[2]),
+        "--idle_timeout",
+        "60",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn role(role: &str, net: &[String], run: &[&str], extra: &[&str]) -> Command {
+    let mut c = Command::new(gfn());
+    c.arg(role).args(net).args(run).args(extra);
+    c
+}
+
+fn read_metrics(dir: &Path) -> (Vec<Value>, Value) {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let validations = lines
+        .iter()
+        .filter_map(|l| l.get("validation").cloned())
+        .collect();
+    let summary = lines
+        .iter()
+        .find_map(|l| l.get("summary").cloned())
+        .unwrap();
+    (validations, summary)
+}
+
+/// Waits until the learner has written a validation past `step`.
+fn wait_for_step(dir: &Path, step: u64) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(300) {
+        let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
+        let reached = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|l| l["validation"]["step"].as_u64())
+            .any(|s| s > step);
+        if reached {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the learner never reached step {step}");
+}
+
+fn wait_ok(mut learner: Child, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = learner.try_wait().unwrap() {
+            assert!(status.success(), "learner failed: {status}");
+            return;
+        }
+        if start.elapsed() > limit {
+            let _ = learner.kill();
+            panic!("learner did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sync_mode_reproduces_gfn_train_step_by_step() {
+    let dir = std::env::temp_dir().join(format!("gfn-sync-{}", std::process::id()));
+    let run = [
+        "--n_trajectories",
+        "960",
+        "--batch_size",
+        "16",
+        "--validation_interval",
+        "1",
+        "--seed",
+        "11",
+    ];
+    let cfg = RunConfig {
+        n_trajectories: 960,
+        batch_size: 16,
+        validation_interval: 1,
+        seed: 11,
+        ..RunConfig::default()
+    };
+    let embedded: Vec<f64> = train(&cfg, TrainOptions::default())
+        .unwrap()
+        .validations
+        .iter()
+        .map(|v| v.loss)
+        .collect();
+
+    let net = net_flags("sync-test");
+    let run_dir = ["--run_dir", dir.to_str().unwrap(), "--sync"];
+    let mut procs = Procs::default();
+    procs.spawn("buffer", &mut role("buffer", &net, &run, &run_dir));
+    procs.spawn("sampler", &mut role("sampler", &net, &run, &run_dir));
+    let learner = role("learner", &net, &run, &run_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ok(learner, Duration::from_secs(120));
+    let (validations, _) = read_metrics(&dir);
+    let distributed: Vec<f64> = validations
+        .iter()
+        .map(|v| v["loss"].as_f64().unwrap())
+        .collect();
+    assert_eq!(distributed.len(), embedded.len());
+    for (step, (a, b)) in embedded.iter().zip(&distributed).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+            "step {step}: gfn train {a}, processes {b}"
+        );
+    }
+    assert!(
+        validations.iter().all(|v| v["lag_max"].as_u64() == Some(0)),
+        "strict on-policy has no lag"
+    );
+}
+
+#[test]
+fn samplers_join_and_die_without_stopping_the_learner() {
+    let dir = std::env::temp_dir().join(format!("gfn-churn-{}", std::process::id()));
+    let run = [
+        "--n_trajectories",
+        "64000",
+        "--batch_size",
+        "16",
+        "--validation_interval",
+        "200",
+        "--max_policy_lag",
+        "20",
+    ];
+    let net = net_flags("churn-test");
+    let run_dir = ["--run_dir", dir.to_str().unwrap()];
+    let mut procs = Procs::default();
+    procs.spawn("buffer", &mut role("buffer", &net, &run, &run_dir));
+    for i in 0..3 {
+        procs.spawn(
+            &format!("sampler-{i}"),
+            &mut role("sampler", &net, &run, &["--id", &i.to_string()]),
+        );
+    }
+    let learner = role("learner", &net, &run, &run_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Act on the learner's progress, not on wall time, so a slow or fast machine sees the same.
+    wait_for_step(&dir, 1000);
+    procs.spawn(
+        "sampler-3",
+        &mut role("sampler", &net, &run, &["--id", "3"]),
+    );
+    wait_for_step(&dir, 2000);
+    procs.kill("sampler-0");
+    wait_ok(learner, Duration::from_secs(300));
+    let (validations, summary) = read_metrics(&dir);
+    assert_eq!(summary["steps"].as_u64(), Some(4000), "training finished");
+    let count = |v: &Value, who: &str| -> u64 {
+        v["per_sampler"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p[0] == who)
+            .map_or(0, |p| p[1].as_u64().unwrap())
+    };
+    let first = &validations[1];
+    let last = validations.last().unwrap();
+    assert_eq!(count(first, "sampler-3"), 0, "sampler-3 had not joined yet");
+    assert!(
+        count(last, "sampler-3") > 0,
+        "sampler-3 contributed after joining"
+    );
+    // sampler-0 stopped contributing when it was killed: its count froze before the end.
+    let frozen = validations
+        .iter()
+        .rev()
+        .take(3)
+        .map(|v| count(v, "sampler-0"))
+        .collect::<Vec<_>>();
+    assert!(
+        frozen.windows(2).all(|w| w[0] == w[1]),
+        "sampler-0 kept sending after SIGKILL: {frozen:?}"
+    );
+    assert!(count(last, "sampler-0") > 0);
+    for v in &validations {
+        if let Some(lag) = v["lag_max"].as_u64() {
+            assert!(lag <= 20, "policy lag {lag} above --max_policy_lag");
+        }
+    }
+    assert!(last["exact_l1"].as_f64().unwrap() < 0.2);
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn two_learners_under_mpirun_stay_identical_and_converge() {
+    let dir = std::env::temp_dir().join(format!("gfn-mpi-{}", std::process::id()));
+    let run = [
+        "--n_trajectories",
+        "16000",
+        "--batch_size",
+        "64",
+        "--validation_interval",
+        "50",
+    ];
+    let net = net_flags("mpi-test");
+    let run_dir = ["--run_dir", dir.to_str().unwrap()];
+    let mut procs = Procs::default();
+    procs.spawn("buffer", &mut role("buffer", &net, &run, &run_dir));
+    for i in 0..3 {
+        procs.spawn(
+            &format!("sampler-{i}"),
+            &mut role("sampler", &net, &run, &["--id", &i.to_string()]),
+        );
+    }
+    let mut mpirun = Command::new("mpirun");
+    mpirun
+        .args(["--allow-run-as-root", "--oversubscribe", "-n", "2"])
+        .arg(gfn())
+        .arg("learner")
+        .args(&net)
+        .args(run)
+        .args(run_dir)
+        .arg("--quiet");
+    let learner = mpirun
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ok(learner, Duration::from_secs(300));
+    let (validations, summary) = read_metrics(&dir);
+    for v in &validations {
+        let sums = v["checksums"].as_array().unwrap();
+        assert_eq!(sums.len(), 2);
+        assert_eq!(sums[0], sums[1], "replicas diverged at step {}", v["step"]);
+    }
+    let l1 = summary["final_validation"]["exact_l1"].as_f64().unwrap();
+    assert!(l1 <= 0.05, "exact L1 {l1}");
+}
