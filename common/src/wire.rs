@@ -79,7 +79,7 @@ impl From<&Weights> for WireWeights {
 impl WireWeights {
     /// The weights as floats; `None` if the byte count is not a multiple of 4.
     pub fn to_weights(&self) -> Option<Weights> {
-        if self.params.len() % 4 != 0 {
+        if !self.params.len().is_multiple_of(4) {
             return None;
         }
         let params = self

@@ -128,7 +128,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, progress: bool) -> Result<Option<Trai
     let mut sync = replica_sync()?;
     let (rank, world) = (sync.rank(), sync.world_size());
     ensure!(
-        cfg.batch_size % world == 0,
+        cfg.batch_size.is_multiple_of(world),
         "--batch_size {} is not divisible by the {world} learners",
         cfg.batch_size
     );
@@ -189,7 +189,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, progress: bool) -> Result<Option<Trai
     };
     let bar = progress_bar(progress && rank == 0, n_steps);
     let start = Instant::now();
-    let leader = (rank == 0).then(|| Leader {
+    let leader = (rank == 0).then_some(Leader {
         validator: &mut validator,
         files: files.as_mut(),
         bar: &bar,
