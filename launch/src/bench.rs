@@ -76,7 +76,7 @@ pub fn bench_config(name: &str, cfg: &RunConfig, sgemm: f64) -> Result<BenchRow>
 /// The benchmark configurations of the README: 4-D H=8 batch 16 and 4-D H=16 batch 512, TB.
 pub fn run(steps_small: u64, steps_large: u64, threads: usize) -> Result<Vec<BenchRow>> {
     init_cpu_threads(threads);
-    let sgemm = sgemm_gflops(1024, 10);
+    let sgemm = gfn_nn::backend::role_pool(threads).install(|| sgemm_gflops(1024, 10));
     tracing::info!("SGEMM 1024^3, {threads} thread(s): {sgemm:.1} GFLOP/s");
     let base = RunConfig {
         ndim: 4,

@@ -11,7 +11,7 @@ use gfn_buffer::{Fifo, ReplayBuffer, Store};
 use gfn_common::pipe::{Delivery, Shutdown, WeightBoard};
 use gfn_common::RunConfig;
 use gfn_learner::{Learner, LocalSync};
-use gfn_nn::backend::{cpu_device, flush_denormals, init_cpu_threads, Cpu, CpuAutodiff};
+use gfn_nn::backend::{cpu_device, init_cpu_threads, role_pool, Cpu, CpuAutodiff};
 use gfn_nn::params;
 use gfn_sampler::{Sampler, WeightPolicy};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -85,25 +85,24 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
     let result = std::thread::scope(|scope| -> Result<_> {
         let sampler_thread = {
             let (board, shutdown, mut sink) = (board.clone(), shutdown.clone(), to_buffer);
-            let (batch, policy) = (
-                cfg.batch_size,
-                WeightPolicy::Exact {
-                    lag: cfg.policy_lag,
-                },
-            );
+            let (batch, threads) = (cfg.batch_size, cfg.threads);
+            let policy = WeightPolicy::Exact {
+                lag: cfg.policy_lag,
+            };
             std::thread::Builder::new()
                 .name("sampler".into())
                 .spawn_scoped(scope, move || {
-                    flush_denormals();
-                    gfn_sampler::run(
-                        &mut sampler,
-                        Some(n_steps),
-                        batch,
-                        policy,
-                        &board,
-                        &mut sink,
-                        &shutdown,
-                    )
+                    role_pool(threads).install(|| {
+                        gfn_sampler::run(
+                            &mut sampler,
+                            Some(n_steps),
+                            batch,
+                            policy,
+                            &board,
+                            &mut sink,
+                            &shutdown,
+                        )
+                    })
                 })?
         };
         let buffer_thread = {
@@ -121,16 +120,18 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
             bar: &bar,
         };
         let mut sink = &*board;
-        let outcome = learn(
-            cfg,
-            &mut learner,
-            &mut learner_in,
-            &mut sink,
-            &mut LocalSync,
-            Some(leader),
-            n_steps,
-            start,
-        );
+        let outcome = role_pool(cfg.threads).install(|| {
+            learn(
+                cfg,
+                &mut learner,
+                &mut learner_in,
+                &mut sink,
+                &mut LocalSync,
+                Some(leader),
+                n_steps,
+                start,
+            )
+        });
         // Stop the other roles whatever happened here, then collect their statistics.
         shutdown.trigger();
         drop(learner_in);

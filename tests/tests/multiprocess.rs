@@ -120,7 +120,7 @@ fn wait_ok(mut learner: Child, limit: Duration) {
     let start = Instant::now();
     loop {
         if let Some(status) = learner.try_wait().unwrap() {
-            assert!(status.success(), "learner failed: {status}");
+            assert!(status.success(), "learner failed: {status} (a binary built without --features mpi cannot run under mpirun)");
             return;
         }
         if start.elapsed() > limit {

@@ -34,15 +34,27 @@ fn keep_large_blocks_in_heap() {
     }
 }
 
-/// Configures the global thread pool of the CPU kernels (once per process) with `threads`
-/// workers that all flush denormals, and the allocator for large tensors.
+/// Sets up the process for CPU compute: the allocator for large tensors, and FTZ/DAZ here.
 pub fn init_cpu_threads(threads: usize) {
+    let _ = threads;
     keep_large_blocks_in_heap();
     flush_denormals();
-    let _ = rayon::ThreadPoolBuilder::new()
+}
+
+/// A pool of `threads` compute threads that flush denormals. Run a role's loop inside it with
+/// [`rayon::ThreadPool::install`]: the CPU backend's parallel kernels then run on the role's own
+/// thread instead of being handed to the global pool and waited for, which costs a thread
+/// wake-up per operation. Each role gets its own pool, so roles never wait on each other.
+pub fn role_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .start_handler(|_| flush_denormals())
-        .build_global();
+        .build()
+        .unwrap_or_else(|_| {
+            rayon::ThreadPoolBuilder::new()
+                .build()
+                .expect("a thread pool")
+        })
 }
 
 /// Inference backend on an NVIDIA GPU (the `cuda` feature).

@@ -16,3 +16,4 @@ pub mod policy;
 
 pub use burn;
 pub use net::{GflowNet, Input, NetConfig, NetNoise, Outputs};
+pub use rayon;
