@@ -30,11 +30,12 @@ pub enum Message {
         version: u64,
         min_version: u64,
     },
-    /// Buffer → learner: the trajectories asked for, and how many trajectories the buffer has
-    /// received from each sampler so far.
+    /// Buffer → learner: the trajectories asked for, how many trajectories the buffer has
+    /// received from each sampler so far, and how many it holds now (its queue depth).
     Reply {
         batch: TrajectoryBatch,
         received: Vec<(String, u64)>,
+        queued: u64,
     },
     /// Learner → samplers: new weights.
     Weights(WireWeights),
@@ -180,6 +181,7 @@ mod tests {
             Message::Reply {
                 batch: batch(),
                 received: vec![("sampler-0".into(), 12)],
+                queued: 3,
             },
             Message::Weights((&w).into()),
             Message::Heartbeat,

@@ -20,11 +20,19 @@ pub trait BatchSource {
     fn per_sampler(&self) -> Vec<(String, u64)> {
         vec![]
     }
+    /// Trajectories waiting at the source after the last batch, when it knows.
+    fn queue_depth(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl BatchSource for crossbeam_channel::Receiver<Delivery> {
     fn next_batch(&mut self, _version: u64) -> Result<Option<Delivery>> {
         Ok(self.recv().ok())
+    }
+
+    fn queue_depth(&self) -> Option<u64> {
+        Some(self.len() as u64)
     }
 }
 
@@ -77,6 +85,33 @@ impl LagWindow {
     }
 }
 
+/// Trajectories/s of each sampler between two validations.
+#[derive(Default)]
+struct SamplerRates {
+    last: Vec<(String, u64)>,
+    last_s: f64,
+}
+
+impl SamplerRates {
+    fn update(&mut self, now: &[(String, u64)], wall_s: f64) -> Vec<(String, f64)> {
+        let dt = (wall_s - self.last_s).max(1e-9);
+        let rates = now
+            .iter()
+            .map(|(who, n)| {
+                let before = self
+                    .last
+                    .iter()
+                    .find(|(w, _)| w == who)
+                    .map_or(0, |(_, b)| *b);
+                (who.clone(), n.saturating_sub(before) as f64 / dt)
+            })
+            .collect();
+        self.last = now.to_vec();
+        self.last_s = wall_s;
+        rates
+    }
+}
+
 /// Runs `n_steps` learner steps. Every replica calls this; `leader` is `Some` on rank 0 only.
 #[allow(clippy::too_many_arguments)]
 pub fn learn(
@@ -99,6 +134,7 @@ pub fn learn(
     };
     let mut loss_since = (0.0f64, 0u64);
     let mut lag = LagWindow::default();
+    let mut rates = SamplerRates::default();
     let mut trajectories = 0u64;
     for step in 0..n_steps {
         let delivery = source
@@ -151,6 +187,8 @@ pub fn learn(
             v.lag_max = (lag.n > 0).then_some(lag.max);
             v.lag_mean = (lag.n > 0).then(|| lag.sum as f64 / lag.n as f64);
             v.per_sampler = source.per_sampler();
+            v.per_sampler_rate = rates.update(&v.per_sampler, v.wall_s);
+            v.queue_depth = source.queue_depth();
             lag = LagWindow::default();
             loss_since = (0.0, 0);
             report(&v, leader.bar);

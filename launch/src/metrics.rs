@@ -41,6 +41,11 @@ pub struct Validation {
     /// Trajectories received so far from each sampler (multi-process runs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_sampler: Vec<(String, u64)>,
+    /// Trajectories/s received from each sampler since the previous validation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_sampler_rate: Vec<(String, f64)>,
+    /// Batches or trajectories waiting between the buffer and the learner.
+    pub queue_depth: Option<u64>,
 }
 
 /// Where the time of the run went, in seconds.

@@ -253,6 +253,21 @@ fn samplers_join_and_die_without_stopping_the_learner() {
         "sampler-0 kept sending after SIGKILL: {frozen:?}"
     );
     assert!(count(last, "sampler-0") > 0);
+    // The rates show the change: sampler-3 has a rate only once it joined, sampler-0 none at the end.
+    let rate = |v: &Value, who: &str| -> f64 {
+        v["per_sampler_rate"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p[0] == who)
+            .map_or(0.0, |p| p[1].as_f64().unwrap())
+    };
+    assert_eq!(rate(first, "sampler-3"), 0.0);
+    assert!(rate(last, "sampler-3") > 0.0);
+    assert_eq!(rate(last, "sampler-0"), 0.0);
+    assert!(validations
+        .iter()
+        .all(|v| v["queue_depth"].as_u64().is_some()));
     for v in &validations {
         if let Some(lag) = v["lag_max"].as_u64() {
             assert!(lag <= 20, "policy lag {lag} above --max_policy_lag");

@@ -139,7 +139,16 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
                 .iter()
                 .map(|(k, v)| (k.clone(), *v))
                 .collect();
-            serve.send_to(&p.identity, &Message::Reply { batch, received }, 1000)?;
+            let queued = store.len() as u64;
+            serve.send_to(
+                &p.identity,
+                &Message::Reply {
+                    batch,
+                    received,
+                    queued,
+                },
+                1000,
+            )?;
             pending.pop_front();
         }
         if last_heard.elapsed() > idle {

@@ -64,6 +64,7 @@ struct BufferClient {
     strict: bool,
     publisher: SharedPublisher,
     received: Vec<(String, u64)>,
+    queued: Option<u64>,
     patience: Duration,
 }
 
@@ -88,8 +89,13 @@ impl BatchSource for BufferClient {
             }
             match self.socket.recv(100)? {
                 Some((_, env)) => match env.body {
-                    Message::Reply { batch, received } => {
+                    Message::Reply {
+                        batch,
+                        received,
+                        queued,
+                    } => {
                         self.received = received;
+                        self.queued = Some(queued);
                         return Ok(Some(Delivery {
                             fresh: batch.clone(),
                             training: batch,
@@ -108,6 +114,10 @@ impl BatchSource for BufferClient {
 
     fn per_sampler(&self) -> Vec<(String, u64)> {
         self.received.clone()
+    }
+
+    fn queue_depth(&self) -> Option<u64> {
+        self.queued
     }
 }
 
@@ -175,6 +185,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, progress: bool) -> Result<Option<Trai
         strict: cfg.sync,
         publisher: publisher.clone(),
         received: vec![],
+        queued: None,
         patience: Duration::from_secs(net.idle_timeout),
     };
     let mut sink = PublisherSink(publisher.clone());
