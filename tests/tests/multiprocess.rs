@@ -81,6 +81,25 @@ fn role(role: &str, net: &[String], run: &[&str], extra: &[&str]) -> Command {
     c
 }
 
+/// Starts a buffer and `samplers` samplers for a run; returns them with the network flags.
+fn start_buffer_and_samplers(
+    token: &str,
+    run: &[&str],
+    run_dir: &[&str],
+    samplers: usize,
+) -> (Procs, Vec<String>) {
+    let net = net_flags(token);
+    let mut procs = Procs::default();
+    procs.spawn("buffer", &mut role("buffer", &net, run, run_dir));
+    for i in 0..samplers {
+        procs.spawn(
+            &format!("sampler-{i}"),
+            &mut role("sampler", &net, run, &["--id", &i.to_string()]),
+        );
+    }
+    (procs, net)
+}
+
 fn read_metrics(dir: &Path) -> (Vec<Value>, Value) {
     let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     let lines: Vec<Value> = text
@@ -120,7 +139,10 @@ fn wait_ok(mut learner: Child, limit: Duration) {
     let start = Instant::now();
     loop {
         if let Some(status) = learner.try_wait().unwrap() {
-            assert!(status.success(), "learner failed: {status} (a binary built without --features mpi cannot run under mpirun)");
+            assert!(
+                status.success(),
+                "learner failed: {status} (under mpirun, the binary needs --features mpi)"
+            );
             return;
         }
         if start.elapsed() > limit {
@@ -158,11 +180,9 @@ fn sync_mode_reproduces_gfn_train_step_by_step() {
         .map(|v| v.loss)
         .collect();
 
-    let net = net_flags("sync-test");
-    let run_dir = ["--run_dir", dir.to_str().unwrap(), "--sync"];
-    let mut procs = Procs::default();
-    procs.spawn("buffer", &mut role("buffer", &net, &run, &run_dir));
-    procs.spawn("sampler", &mut role("sampler", &net, &run, &run_dir));
+    let run_dir = ["--run_dir", dir.to_str().unwrap()];
+    let run = [&run[..], &["--sync"]].concat();
+    let (_procs, net) = start_buffer_and_samplers("sync-test", &run, &run_dir, 1);
     let learner = role("learner", &net, &run, &run_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -200,16 +220,8 @@ fn samplers_join_and_die_without_stopping_the_learner() {
         "--max_policy_lag",
         "20",
     ];
-    let net = net_flags("churn-test");
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
-    let mut procs = Procs::default();
-    procs.spawn("buffer", &mut role("buffer", &net, &run, &run_dir));
-    for i in 0..3 {
-        procs.spawn(
-            &format!("sampler-{i}"),
-            &mut role("sampler", &net, &run, &["--id", &i.to_string()]),
-        );
-    }
+    let (mut procs, net) = start_buffer_and_samplers("churn-test", &run, &run_dir, 3);
     let learner = role("learner", &net, &run, &run_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -288,16 +300,8 @@ fn two_learners_under_mpirun_stay_identical_and_converge() {
         "--validation_interval",
         "50",
     ];
-    let net = net_flags("mpi-test");
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
-    let mut procs = Procs::default();
-    procs.spawn("buffer", &mut role("buffer", &net, &run, &run_dir));
-    for i in 0..3 {
-        procs.spawn(
-            &format!("sampler-{i}"),
-            &mut role("sampler", &net, &run, &["--id", &i.to_string()]),
-        );
-    }
+    let (_procs, net) = start_buffer_and_samplers("mpi-test", &run, &run_dir, 3);
     let mut mpirun = Command::new("mpirun");
     mpirun
         .args(["--allow-run-as-root", "--oversubscribe", "-n", "2"])
