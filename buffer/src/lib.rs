@@ -1,10 +1,12 @@
 //! The buffer role: the only state between samplers and learners.
 //!
 //! Layout:
+//! - [`dump`]: recorded dumps, the segmented file format with CRC-checked frames;
 //! - [`replay`]: the replay buffer (FIFO or reward-prioritised capacity, uniform sampling);
 //! - [`store`]: the storage policies a buffer serves from (FIFO queue or replay);
 //! - [`role`]: the embedded role loop, which turns each inserted batch into one training batch.
 
+pub mod dump;
 pub mod replay;
 pub mod role;
 pub mod store;
