@@ -39,6 +39,16 @@ pub struct EnvSpec {
     pub r2: f32,
 }
 
+impl std::fmt::Display for EnvSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}-D H={}, {} reward (R0 {}, R1 {}, R2 {})",
+            self.ndim, self.height, self.reward, self.r0, self.r1, self.r2
+        )
+    }
+}
+
 impl EnvSpec {
     /// The environment of a run.
     pub fn of(cfg: &RunConfig) -> Self {
@@ -83,7 +93,7 @@ pub enum DumpError {
         found: String,
         expected: String,
     },
-    #[error("the recording is of {recorded:?}, but this run is {wanted:?}")]
+    #[error("the recording is of {recorded}, but this run is {wanted}: refusing to replay it")]
     OtherEnvironment { recorded: EnvSpec, wanted: EnvSpec },
 }
 

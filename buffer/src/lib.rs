@@ -12,5 +12,5 @@ pub mod role;
 pub mod store;
 
 pub use replay::ReplayBuffer;
-pub use role::{buffer_rng, run, BufferStats};
+pub use role::{buffer_rng, run, BufferStats, Recorder};
 pub use store::{Fifo, Store};

@@ -1,6 +1,7 @@
 //! The embedded buffer loop: every batch that comes in yields exactly one training batch, so the
 //! learner's data does not depend on thread timing.
 
+use crate::dump::DumpWriter;
 use crate::store::Store;
 use gfn_common::pipe::{Delivery, Shutdown};
 use gfn_common::TrajectoryBatch;
@@ -19,10 +20,42 @@ pub fn buffer_rng(seed: u64) -> SmallRng {
     SmallRng::seed_from_u64(seed ^ 0xB0FF_E700)
 }
 
+/// Records inbound batches when asked to; a failing recording stops with an error message but
+/// does not stop the run.
+#[derive(Default)]
+pub struct Recorder(Option<DumpWriter>);
+
+impl Recorder {
+    /// Records into `writer`.
+    pub fn new(writer: Option<DumpWriter>) -> Self {
+        Self(writer)
+    }
+
+    /// Appends a batch to the recording.
+    pub fn record(&mut self, batch: &TrajectoryBatch) {
+        if let Some(w) = &mut self.0 {
+            if let Err(e) = w.write(batch) {
+                tracing::error!("recording stopped: {e}");
+                self.0 = None;
+            }
+        }
+    }
+
+    /// Closes the recording (writes its DONE marker).
+    pub fn finish(self) {
+        if let Some(w) = self.0 {
+            if let Err(e) = w.finish() {
+                tracing::error!("could not close the recording: {e}");
+            }
+        }
+    }
+}
+
 /// Moves batches from `inbox` to `outbox` through the store, until either side closes or
 /// `shutdown` is set.
 pub fn run(
     mut store: Store,
+    recorder: &mut Recorder,
     batch_size: usize,
     seed: u64,
     inbox: &crossbeam_channel::Receiver<TrajectoryBatch>,
@@ -33,6 +66,7 @@ pub fn run(
     let mut stats = BufferStats::default();
     while let Ok(batch) = inbox.recv() {
         stats.inserted += batch.len() as u64;
+        recorder.record(&batch);
         store.insert(&batch);
         let n = batch_size.min(store.len()).max(1);
         let Some(training) = store.take(n, 0, &mut rng) else {

@@ -193,6 +193,9 @@ pub struct RunConfig {
     /// Threads of the CPU backend's matrix kernels.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Record every trajectory batch the buffer receives into this folder (a dump).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
     /// Folder for the metrics file, the config and the plots.
     #[arg(long, default_value = "runs/latest")]
     pub run_dir: PathBuf,

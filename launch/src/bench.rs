@@ -88,8 +88,10 @@ pub fn run(steps_small: u64, steps_large: u64, threads: usize) -> Result<Vec<Ben
         ..RunConfig::default()
     };
     let mut rows = vec![];
+    let record = std::env::temp_dir().join(format!("gfn-bench-record-{}", std::process::id()));
     for (name, lag, height, batch, steps) in [
         ("4-D H=8 batch 16 TB", 0, 8, 16, steps_small),
+        ("4-D H=8 batch 16 TB, --record", 0, 8, 16, steps_small),
         ("4-D H=8 batch 16 TB, policy_lag 1", 1, 8, 16, steps_small),
         ("4-D H=16 batch 512 TB", 0, 16, 512, steps_large),
         (
@@ -105,6 +107,7 @@ pub fn run(steps_small: u64, steps_large: u64, threads: usize) -> Result<Vec<Ben
             batch_size: batch,
             policy_lag: lag,
             n_trajectories: steps * batch as u64,
+            record: name.ends_with("--record").then(|| record.clone()),
             ..base.clone()
         };
         let row = bench_config(name, &cfg, sgemm)?;
@@ -115,6 +118,7 @@ pub fn run(steps_small: u64, steps_large: u64, threads: usize) -> Result<Vec<Ben
         );
         rows.push(row);
     }
+    let _ = std::fs::remove_dir_all(&record);
     Ok(rows)
 }
 

@@ -5,6 +5,7 @@
 //! - [`train`]: `gfn train`, the sampler, buffer and learner roles as threads of one process;
 //! - [`learn`]: the learner role's loop, shared by one-process and multi-process runs;
 //! - [`net`]: the multi-process roles over ZeroMQ (and MPI with the `mpi` feature);
+//! - [`replay`]: `gfn replay` (offline training from a dump) and `gfn dump inspect`;
 //! - [`validate`]: exact and sampled metrics;
 //! - [`metrics`]: metric records and the JSONL file;
 //! - [`plot`]: PNG plots;
@@ -18,5 +19,6 @@ pub mod metrics;
 pub mod mpi_sync;
 pub mod net;
 pub mod plot;
+pub mod replay;
 pub mod train;
 pub mod validate;

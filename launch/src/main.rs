@@ -24,6 +24,11 @@ struct Cli {
 enum Command {
     /// Train in one process: sampler, buffer and learner threads.
     Train(TrainArgs),
+    /// Train a learner offline from a recorded dump (`--record`), with no samplers.
+    Replay(ReplayArgs),
+    /// Look into recorded dumps.
+    #[command(subcommand)]
+    Dump(DumpCommand),
     /// Measure training throughput on the README's benchmark configurations.
     Bench(BenchArgs),
     /// Measure the multi-process pipeline on loopback with 1, 2, 4 samplers.
@@ -34,6 +39,31 @@ enum Command {
     Buffer(RoleArgs),
     /// Run a learner replica (under `mpirun` for several, with the `mpi` feature).
     Learner(RoleArgs),
+}
+
+#[derive(Args)]
+#[command(allow_negative_numbers = true)]
+struct ReplayArgs {
+    /// The recording to train on.
+    #[arg(long)]
+    from: PathBuf,
+    /// TOML file with run settings; flags given on the command line override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    run: RunConfig,
+}
+
+#[derive(Subcommand)]
+enum DumpCommand {
+    /// Print a recording's header, frame and trajectory counts, version range and damage.
+    Inspect {
+        /// The recording's folder.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -148,7 +178,8 @@ fn main() -> ExitCode {
     match try_main(&matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let usage = e.downcast_ref::<ConfigError>().is_some();
+            let usage = e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<gfn_buffer::dump::DumpError>().is_some();
             eprintln!("error: {e:#}");
             ExitCode::from(if usage { 2 } else { 1 })
         }
@@ -200,6 +231,20 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
                     }
                 }
             }
+        }
+        Command::Replay(args) => {
+            let sub = matches.subcommand_matches("replay").unwrap_or(matches);
+            let cfg = merged_config(&args.config, &args.run, sub)?;
+            cfg.validate()?;
+            let opts = train::TrainOptions {
+                progress: !args.quiet,
+                write_files: true,
+            };
+            let report = gfn_launch::replay::replay(&cfg, &args.from, opts)?;
+            println!("{}", serde_json::to_string_pretty(&report.summary)?);
+        }
+        Command::Dump(DumpCommand::Inspect { dir }) => {
+            print!("{}", gfn_launch::replay::inspect(&dir)?);
         }
         Command::BenchPipeline(args) => {
             let rows = gfn_launch::bench_pipeline::run(&args.samplers, args.learners, args.steps)?;

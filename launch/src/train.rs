@@ -7,7 +7,8 @@ use crate::plot;
 use crate::validate::Validator;
 use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
-use gfn_buffer::{Fifo, ReplayBuffer, Store};
+use gfn_buffer::dump::{DumpWriter, EnvSpec};
+use gfn_buffer::{Fifo, Recorder, ReplayBuffer, Store};
 use gfn_common::pipe::{Delivery, Shutdown, WeightBoard};
 use gfn_common::RunConfig;
 use gfn_learner::{Learner, LocalSync};
@@ -49,6 +50,20 @@ pub fn new_store(cfg: &RunConfig) -> Store {
     }
 }
 
+/// The recorder of a run: a dump writer with `--record`, else nothing.
+pub fn new_recorder(cfg: &RunConfig, who: &str) -> Result<Recorder> {
+    let Some(dir) = &cfg.record else {
+        return Ok(Recorder::default());
+    };
+    let run_id = format!("{who}-seed{}-{}", cfg.seed, cfg.run_dir.display());
+    let writer = DumpWriter::create(dir, EnvSpec::of(cfg), &run_id, DUMP_SEGMENT_BYTES)?;
+    tracing::info!("recording trajectories into {}", dir.display());
+    Ok(Recorder::new(Some(writer)))
+}
+
+/// Size at which a recording starts a new segment.
+pub const DUMP_SEGMENT_BYTES: u64 = 64 << 20;
+
 /// Creates the run folder with its config and an empty metrics file.
 pub fn open_run_dir(cfg: &RunConfig) -> Result<MetricsFile> {
     std::fs::create_dir_all(&cfg.run_dir)
@@ -79,6 +94,7 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
     let (to_buffer, buffer_in) = bounded(PIPE_DEPTH);
     let (to_learner, mut learner_in) = bounded::<Delivery>(PIPE_DEPTH);
     let store = new_store(cfg);
+    let mut recorder = new_recorder(cfg, "train")?;
 
     let bar = progress_bar(opts.progress, n_steps);
     let start = Instant::now();
@@ -111,7 +127,17 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
             std::thread::Builder::new()
                 .name("buffer".into())
                 .spawn_scoped(scope, move || {
-                    gfn_buffer::run(store, batch, seed, &buffer_in, &to_learner, &shutdown)
+                    let stats = gfn_buffer::run(
+                        store,
+                        &mut recorder,
+                        batch,
+                        seed,
+                        &buffer_in,
+                        &to_learner,
+                        &shutdown,
+                    );
+                    recorder.finish();
+                    stats
                 })?
         };
         let leader = Leader {

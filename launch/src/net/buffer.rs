@@ -62,6 +62,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
     );
     let grid = cfg.grid()?;
     let mut store = new_store(cfg);
+    let mut recorder = crate::train::new_recorder(cfg, &me)?;
     let mut rng = buffer_rng(cfg.seed.wrapping_add(net.id as u64));
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut parked: VecDeque<(Vec<u8>, gfn_common::TrajectoryBatch)> = VecDeque::new();
@@ -103,6 +104,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
             let Some((identity, batch)) = parked.pop_front() else {
                 break;
             };
+            recorder.record(&batch);
             store.insert(&batch);
             ingest.send_to(&identity, &Message::Ack, 100)?;
         }
@@ -156,6 +158,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
             break;
         }
     }
+    recorder.finish();
     report.dropped = ingest.dropped + serve.dropped;
     tracing::info!(
         "{me}: served {} trajectories, dropped {} messages and {} invalid batches",

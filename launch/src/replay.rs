@@ -1,0 +1,177 @@
+//! `gfn replay` and `gfn dump inspect`: training a learner offline from a recorded dump, with no
+//! samplers, and describing a recording.
+
+use crate::learn::{learn, BatchSource, Leader, WeightSink};
+use crate::train::{finish, open_run_dir, progress_bar, write_plots, TrainOptions, TrainReport};
+use crate::validate::Validator;
+use anyhow::{ensure, Result};
+use gfn_buffer::dump::{Dump, DumpReport};
+use gfn_common::pipe::{Delivery, Weights};
+use gfn_common::{RunConfig, TrajectoryBatch};
+use gfn_learner::{Learner, LocalSync};
+use gfn_nn::backend::{cpu_device, init_cpu_threads, role_pool, CpuAutodiff};
+use std::path::Path;
+use std::time::Instant;
+
+/// Serves the recorded trajectories in recorded order, `n` at a time, starting over when they
+/// run out (one pass is an epoch).
+struct DumpSource {
+    data: TrajectoryBatch,
+    next: usize,
+    n: usize,
+    epochs: u64,
+}
+
+impl BatchSource for DumpSource {
+    fn next_batch(&mut self, _version: u64) -> Result<Option<Delivery>> {
+        let len = self.data.len();
+        let picked: Vec<usize> = (0..self.n.min(len))
+            .map(|i| (self.next + i) % len)
+            .collect();
+        self.next += picked.len();
+        if self.next >= len {
+            self.next %= len;
+            self.epochs += 1;
+        }
+        let batch = self.data.select(&picked);
+        Ok(Some(Delivery {
+            fresh: batch.clone(),
+            training: batch,
+        }))
+    }
+}
+
+/// Offline training publishes weights to nobody.
+struct Nowhere;
+
+impl WeightSink for Nowhere {
+    fn publish(&mut self, _weights: Weights) {}
+}
+
+/// Trains a fresh learner on the recording in `from` for the run's budget. A recording of
+/// another environment is refused.
+pub fn replay(cfg: &RunConfig, from: &Path, opts: TrainOptions) -> Result<TrainReport> {
+    cfg.validate()?;
+    let dump = Dump::read(from)?;
+    dump.check_env(cfg)?;
+    describe(from, &dump);
+    let mut data = TrajectoryBatch::default();
+    for b in &dump.batches {
+        data.extend(b);
+    }
+    ensure!(
+        !data.is_empty(),
+        "{}: the recording holds no trajectory",
+        from.display()
+    );
+    init_cpu_threads(cfg.threads);
+    let n_steps = cfg.n_iterations();
+    let mut learner = Learner::<CpuAutodiff>::new(cfg, cpu_device())?;
+    let mut validator = Validator::new(cfg)?;
+    let mut files = if opts.write_files {
+        Some(open_run_dir(cfg)?)
+    } else {
+        None
+    };
+    let bar = progress_bar(opts.progress, n_steps);
+    let mut source = DumpSource {
+        data,
+        next: 0,
+        n: cfg.batch_size,
+        epochs: 0,
+    };
+    let start = Instant::now();
+    let leader = Leader {
+        validator: &mut validator,
+        files: files.as_mut(),
+        bar: &bar,
+    };
+    let outcome = role_pool(cfg.threads).install(|| {
+        learn(
+            cfg,
+            &mut learner,
+            &mut source,
+            &mut Nowhere,
+            &mut LocalSync,
+            Some(leader),
+            n_steps,
+            start,
+        )
+    })?;
+    bar.finish_and_clear();
+    tracing::info!("replayed {} epoch(s) of the recording", source.epochs);
+    let report = finish(
+        &learner,
+        outcome,
+        0.0,
+        start,
+        n_steps * cfg.batch_size as u64,
+    );
+    if let Some(f) = files.as_mut() {
+        f.write("summary", &report.summary)?;
+        write_plots(cfg, &report, &learner, &validator);
+    }
+    Ok(report)
+}
+
+fn describe(from: &Path, dump: &Dump) {
+    let r: &DumpReport = &dump.report;
+    tracing::info!(
+        "{}: {} frames, {} trajectories in {} segment(s){}{}{}",
+        from.display(),
+        r.frames,
+        r.trajectories,
+        r.segments,
+        if r.done {
+            ""
+        } else {
+            ", not closed (no DONE marker)"
+        },
+        if r.damaged.is_empty() {
+            String::new()
+        } else {
+            format!(", {} damaged frame(s) skipped", r.damaged.len())
+        },
+        if r.truncated.is_empty() {
+            ""
+        } else {
+            ", torn last frame skipped"
+        },
+    );
+}
+
+/// `gfn dump inspect`: the header, counts, version range and any damage, as text.
+pub fn inspect(dir: &Path) -> Result<String> {
+    let dump = Dump::read(dir)?;
+    let (h, r) = (&dump.header, &dump.report);
+    let mut s = format!("recording {}\n", dir.display());
+    s += &format!("run id        {}\n", h.run_id);
+    s += &format!(
+        "environment   {}-D H={} reward {} R0={} R1={} R2={}\n",
+        h.env.ndim, h.env.height, h.env.reward, h.env.r0, h.env.r1, h.env.r2
+    );
+    s += &format!(
+        "format        version {}\n",
+        gfn_buffer::dump::FORMAT_VERSION
+    );
+    s += &format!("segments      {}\n", r.segments);
+    s += &format!("frames        {}\n", r.frames);
+    s += &format!("trajectories  {}\n", r.trajectories);
+    s += &match r.versions {
+        Some((a, b)) => format!("versions      {a}..={b}\n"),
+        None => "versions      -\n".into(),
+    };
+    s += &format!(
+        "closed        {}\n",
+        if r.done { "yes (DONE)" } else { "no" }
+    );
+    s += &format!("damaged       {}\n", r.damaged.len());
+    for (path, at) in &r.damaged {
+        s += &format!("  {} at byte {at}\n", path.display());
+    }
+    s += &format!("torn tails    {}\n", r.truncated.len());
+    for path in &r.truncated {
+        s += &format!("  {}\n", path.display());
+    }
+    Ok(s)
+}
