@@ -532,11 +532,8 @@ mod tests {
             height: 9,
             ..RunConfig::default()
         };
-        assert!(d
-            .check_env(&cfg)
-            .unwrap_err()
-            .to_string()
-            .contains("height: 9"));
+        let err = d.check_env(&cfg).unwrap_err().to_string();
+        assert!(err.contains("2-D H=8") && err.contains("2-D H=9"), "{err}");
         assert!(d.check_env(&RunConfig::default()).is_ok());
     }
 }
