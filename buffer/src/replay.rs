@@ -7,7 +7,7 @@ use rand::seq::index::sample;
 use rand::Rng;
 
 /// Stored trajectories, oldest first.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReplayBuffer {
     capacity: usize,
     policy: ReplayPolicy,

@@ -4,20 +4,21 @@
 use crate::dump::DumpWriter;
 use crate::store::Store;
 use gfn_common::pipe::{Delivery, Shutdown};
+use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::TrajectoryBatch;
 use rand::rngs::SmallRng;
-use rand::SeedableRng;
 
 /// What the buffer did.
 #[derive(Debug, Clone, Default)]
 pub struct BufferStats {
     pub inserted: u64,
+    pub inserted_batches: u64,
     pub served: u64,
 }
 
-/// The buffer's random stream for a run seed (replay sampling).
-pub fn buffer_rng(seed: u64) -> SmallRng {
-    SmallRng::seed_from_u64(seed ^ 0xB0FF_E700)
+/// The random stream of buffer `id`'s `k`-th replay sample.
+pub fn buffer_rng(seed: u64, id: u64, k: u64) -> SmallRng {
+    stream_rng(seed, Stream::Buffer(id), k)
 }
 
 /// Records inbound batches when asked to; a failing recording stops with an error message but
@@ -52,9 +53,12 @@ impl Recorder {
 }
 
 /// Moves batches from `inbox` to `outbox` through the store, until either side closes or
-/// `shutdown` is set.
+/// `shutdown` is set. The store is shared so that checkpoints can read it between steps;
+/// `first_batch` is the index of the first batch (non-zero when resuming).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
-    mut store: Store,
+    store: &std::sync::Mutex<Store>,
+    first_batch: u64,
     recorder: &mut Recorder,
     batch_size: usize,
     seed: u64,
@@ -62,14 +66,19 @@ pub fn run(
     outbox: &crossbeam_channel::Sender<Delivery>,
     shutdown: &Shutdown,
 ) -> BufferStats {
-    let mut rng = buffer_rng(seed);
     let mut stats = BufferStats::default();
     while let Ok(batch) = inbox.recv() {
         stats.inserted += batch.len() as u64;
+        stats.inserted_batches += 1;
         recorder.record(&batch);
-        store.insert(&batch);
-        let n = batch_size.min(store.len()).max(1);
-        let Some(training) = store.take(n, 0, &mut rng) else {
+        let k = first_batch + stats.inserted_batches;
+        let training = {
+            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+            store.insert(&batch);
+            let n = batch_size.min(store.len()).max(1);
+            store.take(n, 0, &mut buffer_rng(seed, 0, k))
+        };
+        let Some(training) = training else {
             continue;
         };
         stats.served += training.len() as u64;

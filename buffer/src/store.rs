@@ -6,7 +6,7 @@ use gfn_common::TrajectoryBatch;
 use rand::Rng;
 
 /// A FIFO queue of trajectories, bounded: when full, the oldest are dropped (and counted).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Fifo {
     queue: TrajectoryBatch,
     head: usize,
@@ -75,8 +75,8 @@ impl Fifo {
     }
 }
 
-/// The buffer's storage policy.
-#[derive(Debug, Clone)]
+/// The buffer's storage policy; serialisable, so checkpoints hold the buffer's contents.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Store {
     /// Each trajectory is used once, oldest first.
     Fifo(Fifo),

@@ -196,6 +196,15 @@ pub struct RunConfig {
     /// Record every trajectory batch the buffer receives into this folder (a dump).
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// Folder for checkpoints (written atomically every `--checkpoint_every` steps).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Steps between checkpoints (with `--checkpoint_dir`).
+    #[arg(long, default_value_t = 1000)]
+    pub checkpoint_every: u64,
+    /// Continue from the checkpoint in `--checkpoint_dir`, if there is one.
+    #[arg(long)]
+    pub resume: bool,
     /// Folder for the metrics file, the config and the plots.
     #[arg(long, default_value = "runs/latest")]
     pub run_dir: PathBuf,
@@ -375,6 +384,15 @@ impl RunConfig {
             self.validation_interval,
         )?;
         check(self.threads > 0, "--threads", "at least 1", self.threads)?;
+        check(
+            self.checkpoint_every > 0,
+            "--checkpoint_every",
+            "at least 1",
+            self.checkpoint_every,
+        )?;
+        if self.resume && self.checkpoint_dir.is_none() {
+            return Err(ConfigError::Incompatible("--resume needs --checkpoint_dir"));
+        }
         check(
             self.batch_size <= 1 << 20,
             "--batch_size",

@@ -4,6 +4,7 @@
 //! - [`env`]: the HyperGrid environment (states, masks, canonical index);
 //! - [`dedup`]: distinct states of a batch, evaluated once;
 //! - [`reward`]: reward functions and modes;
+//! - [`rng`]: random streams derived from (seed, stream, index);
 //! - [`preprocess`]: state encodings for the networks;
 //! - [`trajectory`]: compact trajectory batches, the unit of data between roles;
 //! - [`pipe`]: in-process pipes between roles (weights board, stop flag);
@@ -17,6 +18,7 @@ pub mod env;
 pub mod pipe;
 pub mod preprocess;
 pub mod reward;
+pub mod rng;
 pub mod target;
 pub mod trajectory;
 pub mod wire;

@@ -1,15 +1,19 @@
 //! The learner role's loop, shared by `gfn train` (channels, one process) and `gfn learner`
 //! (ZeroMQ and MPI): take a batch, step, publish the weights, validate on rank 0.
 
+use crate::checkpoint::{self, Checkpoint};
 use crate::metrics::{MetricsFile, TimeSplit, Validation};
 use crate::validate::Validator;
 use anyhow::{Context, Result};
+use gfn_buffer::Store;
 use gfn_common::pipe::{Delivery, WeightBoard, Weights};
 use gfn_common::RunConfig;
 use gfn_learner::{GradientSync, Learner, StepStats};
 use gfn_nn::backend::{cpu_device, CpuAutodiff};
 use gfn_nn::params;
 use indicatif::ProgressBar;
+use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Where the learner's training batches come from.
@@ -57,11 +61,12 @@ pub struct LearnOutcome {
     pub rows: u64,
 }
 
-/// Rank-0 duties: validation, metrics, progress.
+/// Rank-0 duties: validation, metrics, progress, checkpoints.
 pub struct Leader<'a> {
     pub validator: &'a mut Validator,
     pub files: Option<&'a mut MetricsFile>,
     pub bar: &'a ProgressBar,
+    pub checkpoint: Option<Checkpointer<'a>>,
 }
 
 /// Policy lag (learner version − trajectory version) since the last validation.
@@ -112,7 +117,24 @@ impl SamplerRates {
     }
 }
 
-/// Runs `n_steps` learner steps. Every replica calls this; `leader` is `Some` on rank 0 only.
+/// Where and how often rank 0 writes checkpoints, and the buffer store they include.
+pub struct Checkpointer<'a> {
+    pub dir: &'a Path,
+    pub every: u64,
+    pub store: &'a Mutex<Store>,
+}
+
+/// The state of a run resumed from a checkpoint.
+pub struct Resume {
+    pub step: u64,
+    pub losses: Vec<f32>,
+    pub validations: Vec<Validation>,
+    pub time: TimeSplit,
+    pub wall_s: f64,
+}
+
+/// Runs learner steps up to `n_steps` (from the resumed step, else 0). Every replica calls this;
+/// `leader` is `Some` on rank 0 only.
 #[allow(clippy::too_many_arguments)]
 pub fn learn(
     cfg: &RunConfig,
@@ -123,20 +145,33 @@ pub fn learn(
     mut leader: Option<Leader<'_>>,
     n_steps: u64,
     start: Instant,
+    resume: Option<Resume>,
 ) -> Result<LearnOutcome> {
     gfn_nn::backend::flush_denormals();
     let grid = cfg.grid()?;
-    let mut out = LearnOutcome {
+    let resume = resume.unwrap_or(Resume {
+        step: 0,
+        losses: vec![],
         validations: vec![],
-        losses: Vec::with_capacity(n_steps as usize),
         time: TimeSplit::default(),
+        wall_s: 0.0,
+    });
+    let first_step = resume.step;
+    let wall = |start: Instant| resume.wall_s + start.elapsed().as_secs_f64();
+    let mut out = LearnOutcome {
+        validations: resume.validations.clone(),
+        losses: resume.losses.clone(),
+        time: resume.time,
         rows: 0,
     };
     let mut loss_since = (0.0f64, 0u64);
     let mut lag = LagWindow::default();
     let mut rates = SamplerRates::default();
-    let mut trajectories = 0u64;
-    for step in 0..n_steps {
+    let mut trajectories = first_step * cfg.batch_size as u64;
+    if let Some(leader) = leader.as_mut() {
+        leader.bar.set_position(first_step);
+    }
+    for step in first_step..n_steps {
         let delivery = source
             .next_batch(learner.version())?
             .context("the buffer stopped before the run ended")?;
@@ -146,9 +181,6 @@ pub fn learn(
             .context("invalid training batch")?;
         lag.observe(learner.version(), &delivery.training);
         let stats: StepStats = learner.step(&delivery.training, sync);
-        if sync.rank() == 0 {
-            sink.publish(learner.weights());
-        }
         trajectories += delivery.training.len() as u64 * sync.world_size() as u64;
         add_time(&mut out.time, &stats);
         out.rows += stats.rows as u64;
@@ -165,37 +197,59 @@ pub fn learn(
         // Every replica takes part in the checksum gather; rank 0 does the rest.
         let checksums =
             validating.then(|| sync.gather(params::checksum(&learner.weights().params)));
-        let Some(leader) = leader.as_mut() else {
-            continue;
-        };
-        leader.validator.observe(&delivery.fresh);
-        leader.bar.inc(1);
-        if let Some(checksums) = checksums {
-            let t = Instant::now();
-            let net = learner.inference_net();
-            let mut v = leader
-                .validator
-                .validate(&net, learner.log_z_estimate(), &cpu_device());
-            out.time.validation += t.elapsed().as_secs_f64();
-            v.step = step + 1;
-            v.trajectories = trajectories;
-            v.wall_s = start.elapsed().as_secs_f64();
-            v.loss = loss_since.0 / loss_since.1.max(1) as f64;
-            v.trajectories_per_s = v.trajectories as f64 / v.wall_s;
-            v.checksums = checksums.iter().map(|c| format!("{c:016x}")).collect();
-            v.lag_min = lag.min;
-            v.lag_max = (lag.n > 0).then_some(lag.max);
-            v.lag_mean = (lag.n > 0).then(|| lag.sum as f64 / lag.n as f64);
-            v.per_sampler = source.per_sampler();
-            v.per_sampler_rate = rates.update(&v.per_sampler, v.wall_s);
-            v.queue_depth = source.queue_depth();
-            lag = LagWindow::default();
-            loss_since = (0.0, 0);
-            report(&v, leader.bar);
-            if let Some(f) = leader.files.as_deref_mut() {
-                f.write("validation", &v)?;
+        if let Some(leader) = leader.as_mut() {
+            leader.validator.observe(&delivery.fresh);
+            leader.bar.inc(1);
+            if let Some(checksums) = checksums {
+                let t = Instant::now();
+                let net = learner.inference_net();
+                let mut v =
+                    leader
+                        .validator
+                        .validate(&net, learner.log_z_estimate(), step, &cpu_device());
+                out.time.validation += t.elapsed().as_secs_f64();
+                v.step = step + 1;
+                v.trajectories = trajectories;
+                v.wall_s = wall(start);
+                v.loss = loss_since.0 / loss_since.1.max(1) as f64;
+                v.trajectories_per_s = v.trajectories as f64 / v.wall_s;
+                v.checksums = checksums.iter().map(|c| format!("{c:016x}")).collect();
+                v.lag_min = lag.min;
+                v.lag_max = (lag.n > 0).then_some(lag.max);
+                v.lag_mean = (lag.n > 0).then(|| lag.sum as f64 / lag.n as f64);
+                v.per_sampler = source.per_sampler();
+                v.per_sampler_rate = rates.update(&v.per_sampler, v.wall_s);
+                v.queue_depth = source.queue_depth();
+                lag = LagWindow::default();
+                loss_since = (0.0, 0);
+                report(&v, leader.bar);
+                if let Some(f) = leader.files.as_deref_mut() {
+                    f.write("validation", &v)?;
+                }
+                out.validations.push(v);
             }
-            out.validations.push(v);
+            // Before the new weights go out: with policy lag 0 nothing else has moved yet, so
+            // the checkpoint is a consistent cut of the whole pipeline.
+            if let Some(ck) = &leader.checkpoint {
+                if (step + 1) % ck.every == 0 && step + 1 < n_steps {
+                    let saved = Checkpoint {
+                        config: cfg.clone(),
+                        step: step + 1,
+                        params: learner.weights().params,
+                        optim: learner.optimizer().clone(),
+                        store: ck.store.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                        visits: leader.validator.visits().clone(),
+                        losses: out.losses.clone(),
+                        validations: out.validations.clone(),
+                        time: out.time,
+                        wall_s: wall(start),
+                    };
+                    checkpoint::save(ck.dir, &saved)?;
+                }
+            }
+        }
+        if sync.rank() == 0 {
+            sink.publish(learner.weights());
         }
     }
     Ok(out)

@@ -6,6 +6,7 @@
 //! - [`learn`]: the learner role's loop, shared by one-process and multi-process runs;
 //! - [`net`]: the multi-process roles over ZeroMQ (and MPI with the `mpi` feature);
 //! - [`replay`]: `gfn replay` (offline training from a dump) and `gfn dump inspect`;
+//! - [`checkpoint`]: complete, atomically written checkpoints and `--resume`;
 //! - [`validate`]: exact and sampled metrics;
 //! - [`metrics`]: metric records and the JSONL file;
 //! - [`plot`]: PNG plots;
@@ -13,6 +14,7 @@
 
 pub mod bench;
 pub mod bench_pipeline;
+pub mod checkpoint;
 pub mod learn;
 pub mod metrics;
 #[cfg(feature = "mpi")]

@@ -85,6 +85,7 @@ pub fn replay(cfg: &RunConfig, from: &Path, opts: TrainOptions) -> Result<TrainR
         validator: &mut validator,
         files: files.as_mut(),
         bar: &bar,
+        checkpoint: None,
     };
     let outcome = role_pool(cfg.threads).install(|| {
         learn(
@@ -96,6 +97,7 @@ pub fn replay(cfg: &RunConfig, from: &Path, opts: TrainOptions) -> Result<TrainR
             Some(leader),
             n_steps,
             start,
+            None,
         )
     })?;
     bar.finish_and_clear();

@@ -1,7 +1,8 @@
 //! `gfn train`: the embedded pipeline. The sampler, buffer and learner roles run as threads of
 //! one process, joined by bounded channels and a weight board; the learner runs on this thread.
 
-use crate::learn::{learn, Leader, LearnOutcome};
+use crate::checkpoint::{self, Checkpoint};
+use crate::learn::{learn, Checkpointer, Leader, LearnOutcome, Resume};
 use crate::metrics::{MetricsFile, Summary, Validation};
 use crate::plot;
 use crate::validate::Validator;
@@ -17,7 +18,7 @@ use gfn_nn::params;
 use gfn_sampler::{Sampler, WeightPolicy};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Batches that may wait between two roles: enough to overlap them, small enough to bound memory.
@@ -66,11 +67,42 @@ pub const DUMP_SEGMENT_BYTES: u64 = 64 << 20;
 
 /// Creates the run folder with its config and an empty metrics file.
 pub fn open_run_dir(cfg: &RunConfig) -> Result<MetricsFile> {
+    open_run_dir_at(cfg, false)
+}
+
+/// Like [`open_run_dir`]; a resumed run keeps the metrics written before the checkpoint.
+fn open_run_dir_at(cfg: &RunConfig, resumed: bool) -> Result<MetricsFile> {
     std::fs::create_dir_all(&cfg.run_dir)
         .with_context(|| format!("creating {}", cfg.run_dir.display()))?;
     std::fs::write(cfg.run_dir.join("config.toml"), cfg.to_toml())?;
-    MetricsFile::create(&cfg.run_dir.join("metrics.jsonl"))
-        .with_context(|| format!("creating metrics in {}", cfg.run_dir.display()))
+    let path = cfg.run_dir.join("metrics.jsonl");
+    let file = if resumed {
+        MetricsFile::resume(&path)
+    } else {
+        MetricsFile::create(&path)
+    };
+    file.with_context(|| format!("opening metrics in {}", cfg.run_dir.display()))
+}
+
+/// The checkpoint to resume from, when `--resume` finds one.
+fn resume_point(cfg: &RunConfig) -> Result<Option<Checkpoint>> {
+    let (true, Some(dir)) = (cfg.resume, &cfg.checkpoint_dir) else {
+        return Ok(None);
+    };
+    let Some(ck) = checkpoint::load(dir)? else {
+        tracing::info!(
+            "no checkpoint in {} yet: starting from scratch",
+            dir.display()
+        );
+        return Ok(None);
+    };
+    checkpoint::check_compatible(&ck.config, cfg)?;
+    tracing::info!(
+        "resuming from the checkpoint at step {} in {}",
+        ck.step,
+        dir.display()
+    );
+    Ok(Some(ck))
 }
 
 /// Trains as configured and returns the report.
@@ -82,8 +114,24 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
     let mut learner = Learner::<CpuAutodiff>::new(cfg, device)?;
     let mut validator = Validator::new(cfg)?;
     let mut sampler = Sampler::<Cpu>::new(cfg, 0, device)?;
+    let checkpoint = resume_point(cfg)?;
+    let mut store = new_store(cfg);
+    let mut resume = None;
+    if let Some(ck) = checkpoint {
+        learner.restore(&ck.params, ck.optim, ck.step)?;
+        validator.restore(ck.visits);
+        store = ck.store;
+        resume = Some(Resume {
+            step: ck.step,
+            losses: ck.losses,
+            validations: ck.validations,
+            time: ck.time,
+            wall_s: ck.wall_s,
+        });
+    }
+    let first_step = resume.as_ref().map_or(0, |r| r.step);
     let mut files = if opts.write_files {
-        Some(open_run_dir(cfg)?)
+        Some(open_run_dir_at(cfg, first_step > 0)?)
     } else {
         None
     };
@@ -93,7 +141,7 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
     let shutdown = Shutdown::default();
     let (to_buffer, buffer_in) = bounded(PIPE_DEPTH);
     let (to_learner, mut learner_in) = bounded::<Delivery>(PIPE_DEPTH);
-    let store = new_store(cfg);
+    let store = Mutex::new(store);
     let mut recorder = new_recorder(cfg, "train")?;
 
     let bar = progress_bar(opts.progress, n_steps);
@@ -111,6 +159,7 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
                     role_pool(threads).install(|| {
                         gfn_sampler::run(
                             &mut sampler,
+                            first_step,
                             Some(n_steps),
                             batch,
                             policy,
@@ -122,13 +171,14 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
                 })?
         };
         let buffer_thread = {
-            let shutdown = shutdown.clone();
+            let (shutdown, store) = (shutdown.clone(), &store);
             let (batch, seed) = (cfg.batch_size, cfg.seed);
             std::thread::Builder::new()
                 .name("buffer".into())
                 .spawn_scoped(scope, move || {
                     let stats = gfn_buffer::run(
                         store,
+                        first_step,
                         &mut recorder,
                         batch,
                         seed,
@@ -140,10 +190,16 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
                     stats
                 })?
         };
+        let checkpoint = cfg.checkpoint_dir.as_deref().map(|dir| Checkpointer {
+            dir,
+            every: cfg.checkpoint_every,
+            store: &store,
+        });
         let leader = Leader {
             validator: &mut validator,
             files: files.as_mut(),
             bar: &bar,
+            checkpoint,
         };
         let mut sink = &*board;
         let outcome = role_pool(cfg.threads).install(|| {
@@ -156,6 +212,7 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
                 Some(leader),
                 n_steps,
                 start,
+                resume,
             )
         });
         // Stop the other roles whatever happened here, then collect their statistics.

@@ -2,13 +2,13 @@
 //! metrics, the TB paper's moving-window L1 over visited states, logZ and modes found.
 
 use crate::metrics::Validation;
+use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::target::{distances, histogram, terminal_distribution, Target};
 use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
 use gfn_nn::burn::tensor::backend::Backend;
 use gfn_nn::policy::forward_probs_all_states;
 use gfn_nn::GflowNet;
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use std::collections::{HashSet, VecDeque};
 
 /// Keeps what validation needs between calls: the target, the window of visited states and the
@@ -18,13 +18,19 @@ pub struct Validator {
     reward: Reward,
     pre: Preprocessor,
     target: Option<Target>,
+    window_size: usize,
+    samples: usize,
+    seed: u64,
+    visits: Visits,
+}
+
+/// What the validator has seen of the training run; checkpoints save it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Visits {
     window: VecDeque<usize>,
     window_counts: Vec<u32>,
-    window_size: usize,
     modes_found: HashSet<Vec<u16>>,
     visited: u64,
-    samples: usize,
-    rng: SmallRng,
 }
 
 impl Validator {
@@ -39,13 +45,14 @@ impl Validator {
             reward,
             pre: cfg.preprocessor(),
             target,
-            window: VecDeque::with_capacity(cfg.paper_window),
-            window_counts: vec![0; n],
             window_size: cfg.paper_window,
-            modes_found: HashSet::new(),
-            visited: 0,
+            visits: Visits {
+                window: VecDeque::with_capacity(cfg.paper_window),
+                window_counts: vec![0; n],
+                ..Default::default()
+            },
             samples: cfg.validation_samples,
-            rng: SmallRng::seed_from_u64(cfg.seed ^ 0x7A11_DA7E),
+            seed: cfg.seed,
         })
     }
 
@@ -59,26 +66,38 @@ impl Validator {
         let mut x = vec![0u16; self.grid.ndim()];
         for (actions, _, _) in fresh.iter() {
             TrajectoryBatch::terminal_state(self.grid.ndim(), actions, &mut x);
-            self.visited += 1;
-            if self.reward.is_mode(&x) && !self.modes_found.contains(&x) {
-                self.modes_found.insert(x.clone());
+            self.visits.visited += 1;
+            if self.reward.is_mode(&x) && !self.visits.modes_found.contains(&x) {
+                self.visits.modes_found.insert(x.clone());
             }
             if self.target.is_some() && self.window_size > 0 {
                 let i = self.grid.index(&x);
-                self.window.push_back(i);
-                self.window_counts[i] += 1;
-                if self.window.len() > self.window_size {
-                    if let Some(old) = self.window.pop_front() {
-                        self.window_counts[old] -= 1;
+                self.visits.window.push_back(i);
+                self.visits.window_counts[i] += 1;
+                if self.visits.window.len() > self.window_size {
+                    if let Some(old) = self.visits.window.pop_front() {
+                        self.visits.window_counts[old] -= 1;
                     }
                 }
             }
         }
     }
 
+    /// What was seen so far (for checkpoints).
+    pub fn visits(&self) -> &Visits {
+        &self.visits
+    }
+
+    /// Restores what was seen before a checkpoint.
+    pub fn restore(&mut self, visits: Visits) {
+        if visits.window_counts.len() == self.visits.window_counts.len() {
+            self.visits = visits;
+        }
+    }
+
     /// Terminal states visited so far.
     pub fn visited(&self) -> u64 {
-        self.visited
+        self.visits.visited
     }
 
     /// The policy's exact terminal distribution (`None` when the grid is not enumerable).
@@ -92,16 +111,18 @@ impl Validator {
         Some(terminal_distribution(&self.grid, &probs))
     }
 
-    /// Measures the policy `net` (noise off) with the model's log Z estimate `log_z`.
+    /// Measures the policy `net` (noise off) at learner step `step`, with the model's log Z
+    /// estimate `log_z`.
     pub fn validate<B: Backend>(
         &mut self,
         net: &GflowNet<B>,
         log_z: Option<f32>,
+        step: u64,
         device: &B::Device,
     ) -> Validation {
         let mut v = Validation {
-            states_visited: self.visited,
-            modes_found: self.modes_found.len(),
+            states_visited: self.visits.visited,
+            modes_found: self.visits.modes_found.len(),
             log_z: log_z.map(|z| z as f64),
             ..Default::default()
         };
@@ -116,18 +137,19 @@ impl Validator {
             v.exact_l1 = Some(exact.l1);
             v.exact_jsd = Some(exact.jsd);
             if self.samples > 0 {
-                let draws = sample_indices(&p_t, self.samples, &mut self.rng);
+                let mut rng = stream_rng(self.seed, Stream::Validation, step);
+                let draws = sample_indices(&p_t, self.samples, &mut rng);
                 let sampled = distances(&target.probs, &histogram(draws, p_t.len()));
                 v.sampled_l1 = Some(sampled.l1);
                 v.sampled_jsd = Some(sampled.jsd);
             }
         }
-        if !self.window.is_empty() {
-            let n = self.window.len() as f64;
+        if !self.visits.window.is_empty() {
+            let n = self.visits.window.len() as f64;
             let l1: f64 = target
                 .probs
                 .iter()
-                .zip(&self.window_counts)
+                .zip(&self.visits.window_counts)
                 .map(|(&p, &c)| (c as f64 / n - p).abs())
                 .sum();
             v.paper_l1 = Some(l1 / target.probs.len() as f64);

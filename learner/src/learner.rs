@@ -5,6 +5,7 @@ use crate::inputs::StepInputs;
 use crate::loss::{loss, LossConfig};
 use gfn_common::config::ConfigError;
 use gfn_common::pipe::Weights;
+use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
 use gfn_nn::burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use gfn_nn::burn::optim::GradientsParams;
@@ -68,7 +69,7 @@ pub struct Learner<B: AutodiffBackend> {
     grid: HyperGrid,
     reward: Reward,
     pre: Preprocessor,
-    rng: SmallRng,
+    seed: u64,
     device: B::Device,
     version: u64,
 }
@@ -107,7 +108,7 @@ impl<B: AutodiffBackend> Learner<B> {
             grid,
             reward: cfg.reward_fn()?,
             pre: cfg.preprocessor(),
-            rng: SmallRng::seed_from_u64(cfg.seed ^ 0x1EA2_4E42),
+            seed: cfg.seed,
             device,
             version: 0,
         })
@@ -130,6 +131,30 @@ impl<B: AutodiffBackend> Learner<B> {
     pub fn load_weights(&mut self, flat: &[f32]) -> Result<(), params::SizeMismatch> {
         self.net = params::load(self.net.clone(), flat)?;
         self.params = flat.to_vec();
+        Ok(())
+    }
+
+    /// The optimizer's state (moments and step count), for checkpoints.
+    pub fn optimizer(&self) -> &FlatAdamW {
+        &self.optim
+    }
+
+    /// Restores a checkpointed state: parameters, optimizer and the step count.
+    pub fn restore(
+        &mut self,
+        params: &[f32],
+        optim: FlatAdamW,
+        version: u64,
+    ) -> Result<(), params::SizeMismatch> {
+        if optim.m.len() != params.len() {
+            return Err(params::SizeMismatch {
+                expected: params.len(),
+                got: optim.m.len(),
+            });
+        }
+        self.load_weights(params)?;
+        self.optim = optim;
+        self.version = version;
         Ok(())
     }
 
@@ -157,10 +182,11 @@ impl<B: AutodiffBackend> Learner<B> {
         let t0 = Instant::now();
         let inputs = StepInputs::new(&self.grid, &self.reward, batch);
         stats.rows = inputs.distinct.len(&self.grid);
+        let mut rng = stream_rng(self.seed, Stream::Learner, self.version);
         let noise = self
             .net
             .is_noisy()
-            .then(|| self.net.draw_noise(&mut self.rng, &self.device));
+            .then(|| self.net.draw_noise(&mut rng, &self.device));
         let t1 = Instant::now();
         let value = loss(
             &self.net,

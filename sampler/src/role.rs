@@ -36,9 +36,11 @@ pub struct SamplerStats {
     pub waiting: Duration,
 }
 
-/// Produces up to `n_batches` batches of `batch_size` (until `shutdown` when `None`).
+/// Produces batches `first_batch..n_batches` of `batch_size` (until `shutdown` when `None`).
+#[allow(clippy::too_many_arguments)]
 pub fn run<B: Backend>(
     sampler: &mut Sampler<B>,
+    first_batch: u64,
     n_batches: Option<u64>,
     batch_size: usize,
     policy: WeightPolicy,
@@ -47,14 +49,15 @@ pub fn run<B: Backend>(
     shutdown: &Shutdown,
 ) -> SamplerStats {
     let mut stats = SamplerStats::default();
-    let mut k = 0u64;
+    let mut k = first_batch;
+    sampler.set_batch_index(first_batch);
     while n_batches.is_none_or(|n| k < n) && !shutdown.is_set() {
         let t0 = Instant::now();
         let wanted = match policy {
             WeightPolicy::Exact { lag } => k.saturating_sub(lag),
             WeightPolicy::Latest => weights.latest().map_or(0, |w| w.version),
         };
-        if sampler.version() != wanted || k == 0 {
+        if sampler.version() != wanted || k == first_batch {
             let Some(w) = weights.wait_for(wanted, shutdown) else {
                 break;
             };

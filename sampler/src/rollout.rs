@@ -2,6 +2,7 @@
 
 use gfn_common::config::ConfigError;
 use gfn_common::dedup::Dedup;
+use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
 use gfn_nn::burn::tensor::backend::Backend;
 use gfn_nn::params::{self, SizeMismatch};
@@ -19,7 +20,10 @@ pub struct Sampler<B: Backend> {
     version: u64,
     temperature: f32,
     epsilon: f32,
-    rng: SmallRng,
+    seed: u64,
+    stream: u64,
+    /// Batches sampled so far: the index of the next batch's random stream.
+    batches: u64,
     device: B::Device,
 }
 
@@ -38,9 +42,9 @@ impl<B: Backend> Sampler<B> {
             version: 0,
             temperature: cfg.temperature,
             epsilon: cfg.epsilon,
-            rng: SmallRng::seed_from_u64(
-                cfg.seed ^ 0x5A3C_0000_0000_0000 ^ stream.wrapping_mul(0x9E37_79B9),
-            ),
+            seed: cfg.seed,
+            stream,
+            batches: 0,
             device,
         })
     }
@@ -59,15 +63,22 @@ impl<B: Backend> Sampler<B> {
         self.version
     }
 
+    /// Makes the next batch the `k`-th (a resumed run continues the same random streams).
+    pub fn set_batch_index(&mut self, k: u64) {
+        self.batches = k;
+    }
+
     /// Samples `n` complete trajectories. All of them advance together; each step runs one
     /// forward pass over the trajectories that have not exited yet.
     pub fn sample(&mut self, n: usize) -> TrajectoryBatch {
         let (d, a) = (self.grid.ndim(), self.grid.n_actions());
         let exit = self.grid.exit_action();
+        let mut rng = stream_rng(self.seed, Stream::Sampler(self.stream), self.batches);
+        self.batches += 1;
         let noise = self
             .net
             .is_noisy()
-            .then(|| self.net.draw_noise(&mut self.rng, &self.device));
+            .then(|| self.net.draw_noise(&mut rng, &self.device));
         let mut states = vec![0u16; n * d];
         let mut actions: Vec<Vec<u8>> = vec![Vec::with_capacity(self.grid.max_length()); n];
         let mut active: Vec<usize> = (0..n).collect();
@@ -99,7 +110,7 @@ impl<B: Backend> Sampler<B> {
                         .enumerate()
                         .for_each(|(j, p)| *p = (j == exit) as u8 as f32);
                 }
-                let action = categorical(&probs, &mut self.rng);
+                let action = categorical(&probs, &mut rng);
                 actions[i].push(action as u8);
                 if action == exit {
                     continue;

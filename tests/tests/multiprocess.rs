@@ -10,14 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn gfn() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("gfn");
-    assert!(
-        bin.exists(),
-        "build the gfn binary first (cargo test --workspace builds it): {}",
-        bin.display()
-    );
-    bin
+    gfn_tests::gfn_binary()
 }
 
 /// Kills every child on drop, so a failing test leaves no process behind.

@@ -63,7 +63,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
     let grid = cfg.grid()?;
     let mut store = new_store(cfg);
     let mut recorder = crate::train::new_recorder(cfg, &me)?;
-    let mut rng = buffer_rng(cfg.seed.wrapping_add(net.id as u64));
+    let mut takes = 0u64;
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut parked: VecDeque<(Vec<u8>, gfn_common::TrajectoryBatch)> = VecDeque::new();
     let mut report = BufferReport::default();
@@ -132,9 +132,14 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
             }
         }
         while let Some(p) = pending.front() {
-            let Some(batch) = store.take(p.n, p.min_version, &mut rng) else {
+            let Some(batch) = store.take(
+                p.n,
+                p.min_version,
+                &mut buffer_rng(cfg.seed, net.id as u64, takes),
+            ) else {
                 break;
             };
+            takes += 1;
             report.served += batch.len() as u64;
             let received = report
                 .received

@@ -204,6 +204,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, progress: bool) -> Result<Option<Trai
         validator: &mut validator,
         files: files.as_mut(),
         bar: &bar,
+        checkpoint: None,
     });
     let outcome = learn(
         cfg,
@@ -214,6 +215,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, progress: bool) -> Result<Option<Trai
         leader,
         n_steps,
         start,
+        None,
     );
     bar.finish_and_clear();
     // Whatever happened, tell the other roles the run is over.

@@ -125,6 +125,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<SamplerStats> {
         };
         let stats = gfn_sampler::run(
             &mut sampler,
+            0,
             None,
             cfg.batch_size,
             policy,

@@ -1,0 +1,127 @@
+//! Complete checkpoints of a one-process run: parameters, AdamW state (logZ included), the
+//! buffer's contents, what validation has seen, the losses and metrics so far, and the step.
+//! Random streams are derived from (seed, step), so no generator state is needed: a run resumed
+//! with `--policy_lag 0` continues exactly as the uninterrupted run.
+//!
+//! File: `checkpoint.gfnc` = `b"GFNCKPT\0"` | version u32 LE | CRC32 of the body u32 LE | body
+//! (MessagePack). It is written to a temporary file, synced, and renamed over the old one, so a
+//! crash leaves either the old or the new checkpoint, never a partial one.
+
+use crate::metrics::{TimeSplit, Validation};
+use crate::validate::Visits;
+use anyhow::{bail, Context, Result};
+use gfn_buffer::Store;
+use gfn_common::RunConfig;
+use gfn_learner::adamw::FlatAdamW;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"GFNCKPT\0";
+const VERSION: u32 = 1;
+const FILE: &str = "checkpoint.gfnc";
+
+/// Everything needed to continue a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub config: RunConfig,
+    /// Learner steps done (the weight version).
+    pub step: u64,
+    pub params: Vec<f32>,
+    pub optim: FlatAdamW,
+    pub store: Store,
+    pub visits: Visits,
+    pub losses: Vec<f32>,
+    pub validations: Vec<Validation>,
+    pub time: TimeSplit,
+    pub wall_s: f64,
+}
+
+/// The checkpoint file in `dir`.
+pub fn path(dir: &Path) -> PathBuf {
+    dir.join(FILE)
+}
+
+/// Writes `ck` atomically into `dir`.
+pub fn save(dir: &Path, ck: &Checkpoint) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Named fields: metric records skip empty fields, which a positional encoding cannot.
+    let body = rmp_serde::to_vec_named(ck).context("encoding the checkpoint")?;
+    let tmp = dir.join(format!("{FILE}.tmp"));
+    {
+        let mut f =
+            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(MAGIC)?;
+        f.write_all(&VERSION.to_le_bytes())?;
+        f.write_all(&crc32fast::hash(&body).to_le_bytes())?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path(dir)).with_context(|| format!("replacing {}", path(dir).display()))?;
+    // Make the rename itself durable.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads the checkpoint in `dir`; `None` when there is none. A damaged file is an error.
+pub fn load(dir: &Path) -> Result<Option<Checkpoint>> {
+    let p = path(dir);
+    let bytes = match fs::read(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
+    };
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        bail!("{}: not a gfn checkpoint", p.display());
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != VERSION {
+        bail!(
+            "{}: checkpoint version {version}, this gfn reads {VERSION}",
+            p.display()
+        );
+    }
+    let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+    if crc32fast::hash(&bytes[16..]) != crc {
+        bail!("{}: the checkpoint is damaged (CRC mismatch)", p.display());
+    }
+    let ck =
+        rmp_serde::from_slice(&bytes[16..]).with_context(|| format!("decoding {}", p.display()))?;
+    Ok(Some(ck))
+}
+
+/// Settings that may change between a checkpoint and its resumption.
+const MAY_CHANGE: &[&str] = &[
+    "n_trajectories",
+    "run_dir",
+    "checkpoint_dir",
+    "checkpoint_every",
+    "resume",
+    "record",
+    "threads",
+    "validation_interval",
+    "validation_samples",
+];
+
+/// Refuses to resume a checkpoint of a different run (another loss, network, seed, …).
+pub fn check_compatible(saved: &RunConfig, now: &RunConfig) -> Result<()> {
+    let table = |c: &RunConfig| toml::Table::try_from(c).unwrap_or_default();
+    let (a, b) = (table(saved), table(now));
+    for (key, value) in &a {
+        if MAY_CHANGE.contains(&key.as_str()) {
+            continue;
+        }
+        if b.get(key) != Some(value) {
+            bail!("the checkpoint was written with {key} = {value}, this run has {}: refusing to resume", b.get(key).map_or("nothing".to_string(), |v| v.to_string()));
+        }
+    }
+    for key in b.keys() {
+        if !a.contains_key(key) && !MAY_CHANGE.contains(&key.as_str()) {
+            bail!("the checkpoint was written without {key}: refusing to resume");
+        }
+    }
+    Ok(())
+}
