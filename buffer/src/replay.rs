@@ -3,15 +3,20 @@
 //! replacement.
 
 use gfn_common::{ReplayPolicy, TrajectoryBatch};
-use rand::seq::index::sample;
+use rand::seq::index::{sample, sample_weighted};
 use rand::Rng;
 
-/// Stored trajectories, oldest first.
+/// Stored trajectories, oldest first, with how often each was handed out.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReplayBuffer {
     capacity: usize,
     policy: ReplayPolicy,
     items: TrajectoryBatch,
+    times_sampled: Vec<u32>,
+    /// Sample in proportion to the reward (softmax of log-rewards) instead of uniformly.
+    pub prioritized_sampling: bool,
+    /// Remove a trajectory once it was handed out this often (0: never).
+    pub max_times_sampled: u32,
 }
 
 impl ReplayBuffer {
@@ -21,6 +26,9 @@ impl ReplayBuffer {
             capacity: capacity.max(1),
             policy,
             items: TrajectoryBatch::default(),
+            times_sampled: vec![],
+            prioritized_sampling: false,
+            max_times_sampled: 0,
         }
     }
 
@@ -37,6 +45,7 @@ impl ReplayBuffer {
     /// Adds a batch, then evicts down to capacity.
     pub fn add(&mut self, batch: &TrajectoryBatch) {
         self.items.extend(batch);
+        self.times_sampled.resize(self.items.len(), 0);
         if self.items.len() <= self.capacity {
             return;
         }
@@ -54,14 +63,52 @@ impl ReplayBuffer {
                 top
             }
         };
-        self.items = self.items.select(&keep);
+        self.keep(&keep);
     }
 
-    /// `n` trajectories drawn uniformly without replacement (all of them if fewer are stored).
-    pub fn sample(&self, n: usize, rng: &mut impl Rng) -> TrajectoryBatch {
+    fn keep(&mut self, keep: &[usize]) {
+        self.items = self.items.select(keep);
+        self.times_sampled = keep.iter().map(|&i| self.times_sampled[i]).collect();
+    }
+
+    /// `n` trajectories drawn without replacement (all of them if fewer are stored): uniformly,
+    /// or in proportion to `exp(log R)` with prioritised sampling. Trajectories handed out
+    /// `max_times_sampled` times leave the buffer.
+    pub fn sample(&mut self, n: usize, rng: &mut impl Rng) -> TrajectoryBatch {
         let len = self.items.len();
-        let picked = sample(rng, len, n.min(len)).into_vec();
-        self.items.select(&picked)
+        let k = n.min(len);
+        let picked = if self.prioritized_sampling {
+            let max = self
+                .items
+                .log_rewards
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            let weights: Vec<f64> = self
+                .items
+                .log_rewards
+                .iter()
+                .map(|&l| ((l - max) as f64).exp().max(1e-300))
+                .collect();
+            sample_weighted(rng, len, |i| weights[i], k)
+                .map(|ix| ix.into_vec())
+                .unwrap_or_else(|_| sample(rng, len, k).into_vec())
+        } else {
+            sample(rng, len, k).into_vec()
+        };
+        let out = self.items.select(&picked);
+        for &i in &picked {
+            self.times_sampled[i] += 1;
+        }
+        if self.max_times_sampled > 0 {
+            let keep: Vec<usize> = (0..len)
+                .filter(|&i| self.times_sampled[i] < self.max_times_sampled)
+                .collect();
+            if keep.len() < len {
+                self.keep(&keep);
+            }
+        }
+        out
     }
 
     /// Every stored trajectory.
@@ -97,6 +144,36 @@ mod tests {
         rb.add(&batch(&[5.0, -1.0, 3.0]));
         rb.add(&batch(&[0.0]));
         assert_eq!(rb.contents().log_rewards, vec![5.0, 3.0]);
+    }
+
+    #[test]
+    fn max_times_sampled_removes_trajectories() {
+        let mut rb = ReplayBuffer::new(10, ReplayPolicy::Fifo);
+        rb.max_times_sampled = 1;
+        rb.add(&batch(&[0.0, 1.0, 2.0, 3.0]));
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut seen: Vec<f32> = rb.sample(2, &mut rng).log_rewards;
+        assert_eq!(rb.len(), 2);
+        seen.extend(rb.sample(5, &mut rng).log_rewards);
+        seen.sort_by(f32::total_cmp);
+        assert_eq!(
+            seen,
+            vec![0.0, 1.0, 2.0, 3.0],
+            "each handed out exactly once"
+        );
+        assert!(rb.is_empty());
+    }
+
+    #[test]
+    fn prioritized_sampling_prefers_high_rewards() {
+        let mut rb = ReplayBuffer::new(10, ReplayPolicy::Fifo);
+        rb.prioritized_sampling = true;
+        rb.add(&batch(&[0.0, 5.0]));
+        let mut rng = SmallRng::seed_from_u64(2);
+        let high = (0..200)
+            .filter(|_| rb.sample(1, &mut rng).log_rewards[0] == 5.0)
+            .count();
+        assert!(high > 190, "{high} of 200");
     }
 
     #[test]

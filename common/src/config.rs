@@ -170,6 +170,22 @@ pub struct RunConfig {
     /// What a full replay buffer keeps: fifo (newest) or prioritized (highest reward).
     #[arg(long, default_value_t = ReplayPolicy::Fifo)]
     pub replay_policy: ReplayPolicy,
+    /// Replay: sample in proportion to the reward instead of uniformly.
+    #[arg(long)]
+    pub prioritized_sampling: bool,
+    /// Replay: remove a trajectory after it was handed out this often (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub max_times_sampled: u32,
+    /// Multi-process buffer: keep trajectories sampled ≈ this × trajectories inserted; the side
+    /// that is ahead waits (unset: no rate limit).
+    #[arg(long)]
+    pub samples_per_insert: Option<f64>,
+    /// Margin of the samples-per-insert ratio, in trajectories.
+    #[arg(long, default_value_t = 0.0)]
+    pub spi_error: f64,
+    /// Trajectories the buffer holds before it serves any (default: one batch).
+    #[arg(long)]
+    pub min_size_to_sample: Option<usize>,
     /// How many weight versions the sampler may lag behind the learner (0: strict on-policy;
     /// 1 overlaps sampling with learning). Runs stay reproducible for any value.
     #[arg(long, default_value_t = 0)]

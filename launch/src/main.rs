@@ -86,6 +86,9 @@ struct RoleArgs {
     /// TOML file with run settings; flags given on the command line override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Buffer only: start out holding this recording (a dump), served to live learners.
+    #[arg(long)]
+    load: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -221,7 +224,7 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
                     gfn_launch::net::sampler::run(&cfg, &args.net)?;
                 }
                 "buffer" => {
-                    gfn_launch::net::buffer::run(&cfg, &args.net)?;
+                    gfn_launch::net::buffer::run(&cfg, &args.net, args.load.as_deref())?;
                 }
                 _ => {
                     if let Some(report) =

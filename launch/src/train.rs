@@ -47,7 +47,12 @@ pub struct TrainReport {
 pub fn new_store(cfg: &RunConfig) -> Store {
     match cfg.replay_buffer_size {
         0 => Store::Fifo(Fifo::new(cfg.batch_size * 2)),
-        n => Store::Replay(ReplayBuffer::new(n, cfg.replay_policy)),
+        n => {
+            let mut rb = ReplayBuffer::new(n, cfg.replay_policy);
+            rb.prioritized_sampling = cfg.prioritized_sampling;
+            rb.max_times_sampled = cfg.max_times_sampled;
+            Store::Replay(rb)
+        }
     }
 }
 

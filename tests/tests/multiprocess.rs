@@ -319,3 +319,92 @@ fn two_learners_under_mpirun_stay_identical_and_converge() {
     let l1 = summary["final_validation"]["exact_l1"].as_f64().unwrap();
     assert!(l1 <= 0.05, "exact L1 {l1}");
 }
+
+#[test]
+fn with_one_sample_per_insert_every_recorded_trajectory_is_used_once() {
+    let dir = std::env::temp_dir().join(format!("gfn-spi-{}", std::process::id()));
+    let record = dir.join("recording");
+    let run = [
+        "--n_trajectories",
+        "3200",
+        "--batch_size",
+        "16",
+        "--validation_interval",
+        "50",
+        "--samples_per_insert",
+        "1",
+    ];
+    let buffer_flags = [
+        "--run_dir",
+        dir.to_str().unwrap(),
+        "--record",
+        record.to_str().unwrap(),
+    ];
+    let (_procs, net) = start_buffer_and_samplers("spi-test", &run, &buffer_flags, 3);
+    let run_dir = ["--run_dir", dir.to_str().unwrap()];
+    let learner = role("learner", &net, &run, &run_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ok(learner, Duration::from_secs(120));
+    // The buffer writes its report when the learner's shutdown reaches it.
+    let report_path = dir.join("buffer-0.json");
+    let start = Instant::now();
+    while !report_path.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["inserted"], 3200, "{report}");
+    assert_eq!(report["served"], 3200, "{report}");
+    let limiter = &report["limiter"];
+    assert_eq!(limiter["inserted"], limiter["sampled"]);
+    let dump = gfn_buffer::dump::Dump::read(&record).unwrap();
+    assert_eq!(dump.report.trajectories, 3200, "recorded = inserted = used");
+    assert!(dump.report.done);
+}
+
+#[test]
+fn a_buffer_serves_a_recording_to_a_live_learner_without_samplers() {
+    let dir = std::env::temp_dir().join(format!("gfn-load-{}", std::process::id()));
+    let record = dir.join("recording");
+    let cfg = RunConfig {
+        n_trajectories: 3200,
+        batch_size: 64,
+        validation_interval: 1000,
+        record: Some(record.clone()),
+        ..RunConfig::default()
+    };
+    train(&cfg, TrainOptions::default()).unwrap();
+    let run = [
+        "--n_trajectories",
+        "3200",
+        "--batch_size",
+        "64",
+        "--validation_interval",
+        "10",
+    ];
+    let buffer_flags = [
+        "--run_dir",
+        dir.to_str().unwrap(),
+        "--load",
+        record.to_str().unwrap(),
+    ];
+    let (_procs, net) = start_buffer_and_samplers("load-test", &run, &buffer_flags, 0);
+    let run_dir = ["--run_dir", dir.to_str().unwrap()];
+    let learner = role("learner", &net, &run, &run_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ok(learner, Duration::from_secs(120));
+    let (validations, summary) = read_metrics(&dir);
+    assert_eq!(summary["steps"], 50);
+    let first = validations[0]["exact_l1"].as_f64().unwrap();
+    let last = summary["final_validation"]["exact_l1"].as_f64().unwrap();
+    assert!(
+        last < first,
+        "the learner learned from the recording: {first} -> {last}"
+    );
+}

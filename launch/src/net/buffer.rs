@@ -1,15 +1,18 @@
 //! `gfn buffer`: receives trajectories from any number of samplers and serves batches to
 //! learners (both over ROUTER sockets), from a FIFO queue or a replay buffer. Each sampler has
-//! one batch in flight: the buffer acknowledges a batch once it has room for it.
+//! one batch in flight: the buffer acknowledges a batch once it has room for it (and, with
+//! `--samples_per_insert`, once the rate limiter lets it in).
 
 use super::socket::{Join, Socket};
 use super::NetArgs;
 use crate::train::new_store;
 use anyhow::{ensure, Result};
-use gfn_buffer::buffer_rng;
+use gfn_buffer::dump::Dump;
+use gfn_buffer::{buffer_rng, RateLimiter, Store};
 use gfn_common::wire::Message;
 use gfn_common::RunConfig;
 use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A learner's request waiting for data.
@@ -19,17 +22,28 @@ struct Pending {
     min_version: u64,
 }
 
-/// What a buffer process did.
-#[derive(Debug, Default)]
+/// What a buffer process did; written to `buffer-<id>.json` in the run folder at the end.
+#[derive(Debug, Default, serde::Serialize)]
 pub struct BufferReport {
+    /// Trajectories received from each sampler.
     pub received: BTreeMap<String, u64>,
+    /// Trajectories inserted into the store (recorded, with `--record`).
+    pub inserted: u64,
+    /// Trajectories handed to learners.
     pub served: u64,
+    /// Trajectories preloaded from a recording (`--load`).
+    pub loaded: u64,
+    /// Batches rejected as invalid.
     pub invalid: u64,
+    /// Messages dropped (malformed, foreign, oversized).
     pub dropped: u64,
+    /// The rate limiter at the end (with `--samples_per_insert`).
+    pub limiter: Option<RateLimiter>,
 }
 
 /// Runs one buffer until a learner says the run is over or nothing is heard for the idle timeout.
-pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
+/// With `load`, the buffer starts out holding the recording in that folder.
+pub fn run(cfg: &RunConfig, net: &NetArgs, load: Option<&Path>) -> Result<BufferReport> {
     cfg.validate()?;
     ensure!(
         net.id < net.ingest.len() && net.id < net.serve.len(),
@@ -62,11 +76,40 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
     );
     let grid = cfg.grid()?;
     let mut store = new_store(cfg);
+    let mut report = BufferReport::default();
+    if let Some(dir) = load {
+        let dump = Dump::read(dir)?;
+        dump.check_env(cfg)?;
+        if let Store::Fifo(_) = store {
+            // The queue must hold the whole recording, or loading would evict most of it.
+            let room = dump.report.trajectories + 2 * cfg.batch_size;
+            store = Store::Fifo(gfn_buffer::Fifo::new(room));
+        }
+        for b in &dump.batches {
+            store.insert(b);
+            report.loaded += b.len() as u64;
+        }
+        tracing::info!(
+            "{me}: serving {} recorded trajectories from {}",
+            report.loaded,
+            dir.display()
+        );
+    }
     let mut recorder = crate::train::new_recorder(cfg, &me)?;
+    let min_size = cfg.min_size_to_sample.unwrap_or(cfg.batch_size) as u64;
+    let budget = cfg.n_iterations() * cfg.batch_size as u64;
+    let mut limiter = cfg
+        .samples_per_insert
+        .map(|spi| RateLimiter::new(spi, cfg.spi_error, min_size));
+    if let Some(l) = limiter.as_mut() {
+        // A preloaded recording counts as inserted.
+        l.inserted(report.loaded);
+    }
+    // Items that already waited once, so that each wait is counted once.
+    let (mut insert_waiting, mut sample_waiting) = (false, false);
     let mut takes = 0u64;
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut parked: VecDeque<(Vec<u8>, gfn_common::TrajectoryBatch)> = VecDeque::new();
-    let mut report = BufferReport::default();
     let mut last_heard = Instant::now();
     let idle = Duration::from_secs(net.idle_timeout);
     'run: loop {
@@ -100,12 +143,33 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
         }
         // A full FIFO acknowledges nothing, so samplers wait instead of producing trajectories
         // that would be evicted unused (backpressure, not memory growth).
-        while store.has_room() {
+        // The rate limiter holds samplers back the same way when they run ahead of the learners.
+        while let Some((_, batch)) = parked.front() {
+            let n = batch.len() as u64;
+            // A FIFO hands each trajectory out once: beyond the run's budget nobody would use it.
+            let beyond_budget = matches!(store, Store::Fifo(_)) && report.inserted + n > budget;
+            if beyond_budget
+                || !store.has_room()
+                || limiter.as_ref().is_some_and(|l| !l.can_insert(n))
+            {
+                if !insert_waiting {
+                    insert_waiting = true;
+                    if let Some(l) = limiter.as_mut() {
+                        l.insert_waits += 1;
+                    }
+                }
+                break;
+            }
+            insert_waiting = false;
             let Some((identity, batch)) = parked.pop_front() else {
                 break;
             };
             recorder.record(&batch);
             store.insert(&batch);
+            report.inserted += n;
+            if let Some(l) = limiter.as_mut() {
+                l.inserted(n);
+            }
             ingest.send_to(&identity, &Message::Ack, 100)?;
         }
         if req_ready {
@@ -132,6 +196,16 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
             }
         }
         while let Some(p) = pending.front() {
+            if limiter.as_ref().is_some_and(|l| !l.can_sample(p.n as u64)) {
+                if !sample_waiting {
+                    sample_waiting = true;
+                    if let Some(l) = limiter.as_mut() {
+                        l.sample_waits += 1;
+                    }
+                }
+                break;
+            }
+            sample_waiting = false;
             let Some(batch) = store.take(
                 p.n,
                 p.min_version,
@@ -141,6 +215,9 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
             };
             takes += 1;
             report.served += batch.len() as u64;
+            if let Some(l) = limiter.as_mut() {
+                l.sampled(batch.len() as u64);
+            }
             let received = report
                 .received
                 .iter()
@@ -165,6 +242,13 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<BufferReport> {
     }
     recorder.finish();
     report.dropped = ingest.dropped + serve.dropped;
+    report.limiter = limiter;
+    if std::fs::create_dir_all(&cfg.run_dir).is_ok() {
+        let path = cfg.run_dir.join(format!("{me}.json"));
+        if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&report)?) {
+            tracing::warn!("{me}: cannot write {}: {e}", path.display());
+        }
+    }
     tracing::info!(
         "{me}: served {} trajectories, dropped {} messages and {} invalid batches",
         report.served,

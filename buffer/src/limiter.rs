@@ -1,0 +1,95 @@
+//! A rate limiter between inserts and samples (Reverb's `SampleToInsertRatio`): the buffer keeps
+//! `samples ≈ samples_per_insert × inserts` within an error margin, and samples nothing before it
+//! holds `min_size` trajectories. Whichever side is ahead waits; the waits are counted.
+
+use serde::{Deserialize, Serialize};
+
+/// Inserts and samples so far, and the rule that relates them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimiter {
+    pub samples_per_insert: f64,
+    pub error: f64,
+    pub min_size: u64,
+    pub inserted: u64,
+    pub sampled: u64,
+    /// Batches that had to wait before being inserted (samplers ahead).
+    pub insert_waits: u64,
+    /// Requests that had to wait before being served (learners ahead).
+    pub sample_waits: u64,
+}
+
+impl RateLimiter {
+    /// A limiter with ratio `samples_per_insert`, margin `error` (in samples) and minimum size.
+    pub fn new(samples_per_insert: f64, error: f64, min_size: u64) -> Self {
+        Self {
+            samples_per_insert,
+            error,
+            min_size,
+            inserted: 0,
+            sampled: 0,
+            insert_waits: 0,
+            sample_waits: 0,
+        }
+    }
+
+    /// `samples_per_insert × inserts − samples`: positive when samples lag behind inserts.
+    fn diff(&self) -> f64 {
+        self.samples_per_insert * self.inserted as f64 - self.sampled as f64
+    }
+
+    /// Whether `n` more trajectories may go in now: while filling up to `min_size`, or while the
+    /// samples owed stay within `samples_per_insert × min_size + error`.
+    pub fn can_insert(&self, n: u64) -> bool {
+        self.inserted + n <= self.min_size
+            || self.diff() + self.samples_per_insert * n as f64
+                <= self.samples_per_insert * self.min_size as f64 + self.error + 1e-9
+    }
+
+    /// Whether `n` trajectories may be sampled now: once `min_size` are in, and without taking
+    /// more than owed beyond the margin.
+    pub fn can_sample(&self, n: u64) -> bool {
+        self.inserted >= self.min_size && self.diff() - n as f64 >= -self.error - 1e-9
+    }
+
+    /// Counts an insert.
+    pub fn inserted(&mut self, n: u64) {
+        self.inserted += n;
+    }
+
+    /// Counts a sample.
+    pub fn sampled(&mut self, n: u64) {
+        self.sampled += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_one_alternates_inserts_and_samples() {
+        let mut r = RateLimiter::new(1.0, 0.0, 16);
+        assert!(!r.can_sample(16), "nothing before min_size");
+        assert!(r.can_insert(16));
+        r.inserted(16);
+        assert!(!r.can_insert(16), "samplers wait for the learner");
+        assert!(r.can_sample(16));
+        r.sampled(16);
+        assert!(!r.can_sample(16), "the learner waits for samplers");
+        assert!(r.can_insert(16));
+    }
+
+    #[test]
+    fn a_margin_lets_one_side_run_ahead() {
+        let mut r = RateLimiter::new(2.0, 32.0, 16);
+        r.inserted(16);
+        assert!(r.can_insert(16), "within the margin");
+        r.inserted(16);
+        assert!(!r.can_insert(16));
+        for _ in 0..3 {
+            assert!(r.can_sample(16));
+            r.sampled(16);
+        }
+        assert!(r.can_insert(16));
+    }
+}
