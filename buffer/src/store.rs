@@ -107,12 +107,21 @@ impl Store {
         }
     }
 
-    /// Whether more trajectories should be taken in now: a FIFO queue below capacity (a full
-    /// one would evict unused data), a replay buffer always.
-    pub fn has_room(&self) -> bool {
+    /// Whether `n` more trajectories should be taken in now: a FIFO queue with room for all of
+    /// them (a full one would evict unused data; an empty one always takes a batch), a replay
+    /// buffer always.
+    pub fn has_room_for(&self, n: usize) -> bool {
         match self {
-            Store::Fifo(q) => q.len() < q.capacity,
+            Store::Fifo(q) => q.is_empty() || q.len() + n <= q.capacity,
             Store::Replay(_) => true,
+        }
+    }
+
+    /// Trajectories dropped without being handed out (evicted or stale).
+    pub fn discarded(&self) -> u64 {
+        match self {
+            Store::Fifo(q) => q.evicted + q.stale,
+            Store::Replay(_) => 0,
         }
     }
 

@@ -147,9 +147,11 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, load: Option<&Path>) -> Result<Buffer
         while let Some((_, batch)) = parked.front() {
             let n = batch.len() as u64;
             // A FIFO hands each trajectory out once: beyond the run's budget nobody would use it.
-            let beyond_budget = matches!(store, Store::Fifo(_)) && report.inserted + n > budget;
+            // Trajectories dropped as stale or evicted do not count against it.
+            let kept = report.inserted.saturating_sub(store.discarded());
+            let beyond_budget = matches!(store, Store::Fifo(_)) && kept + n > budget;
             if beyond_budget
-                || !store.has_room()
+                || !store.has_room_for(n as usize)
                 || limiter.as_ref().is_some_and(|l| !l.can_insert(n))
             {
                 if !insert_waiting {
