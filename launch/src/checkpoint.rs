@@ -125,3 +125,66 @@ pub fn check_compatible(saved: &RunConfig, now: &RunConfig) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Checkpoint {
+        Checkpoint {
+            config: RunConfig::default(),
+            step: 7,
+            params: vec![1.0, 2.0, 3.0],
+            optim: FlatAdamW::new(3, vec![]),
+            store: Store::Fifo(gfn_buffer::Fifo::new(4)),
+            visits: Visits::default(),
+            losses: vec![0.5; 7],
+            validations: vec![Validation {
+                step: 1,
+                checksums: vec![],
+                ..Default::default()
+            }],
+            time: TimeSplit::default(),
+            wall_s: 1.5,
+        }
+    }
+
+    #[test]
+    fn a_crash_mid_write_leaves_the_previous_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("gfn-ckpt-unit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        assert!(load(&dir).unwrap().is_none());
+        save(&dir, &sample()).unwrap();
+        // A crash while writing the next one leaves only a partial temporary file behind.
+        fs::write(dir.join(format!("{FILE}.tmp")), b"GFNCKPT\0partial").unwrap();
+        let back = load(&dir).unwrap().unwrap();
+        assert_eq!((back.step, back.params), (7, vec![1.0, 2.0, 3.0]));
+        // A checkpoint damaged on disk is an error, never a silent load.
+        let mut bytes = fs::read(path(&dir)).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(path(&dir), &bytes).unwrap();
+        assert!(load(&dir).unwrap_err().to_string().contains("damaged"));
+        fs::write(path(&dir), &bytes[..20]).unwrap();
+        assert!(load(&dir).is_err());
+    }
+
+    #[test]
+    fn another_run_is_refused() {
+        let saved = RunConfig::default();
+        let longer = RunConfig {
+            n_trajectories: 5,
+            run_dir: "elsewhere".into(),
+            ..RunConfig::default()
+        };
+        assert!(check_compatible(&saved, &longer).is_ok());
+        let other = RunConfig {
+            loss: gfn_common::Loss::Db,
+            ..RunConfig::default()
+        };
+        assert!(check_compatible(&saved, &other)
+            .unwrap_err()
+            .to_string()
+            .contains("loss"));
+    }
+}
