@@ -2,7 +2,7 @@
 //! samplers, and describing a recording.
 
 use crate::learn::{learn, BatchSource, Leader, WeightSink};
-use crate::train::{finish, open_run_dir, progress_bar, write_plots, TrainOptions, TrainReport};
+use crate::train::{conclude, finish, open_run_dir, progress_bar, TrainOptions, TrainReport};
 use crate::validate::Validator;
 use anyhow::{ensure, Result};
 use gfn_buffer::dump::{Dump, DumpReport};
@@ -109,10 +109,7 @@ pub fn replay(cfg: &RunConfig, from: &Path, opts: TrainOptions) -> Result<TrainR
         start,
         n_steps * cfg.batch_size as u64,
     );
-    if let Some(f) = files.as_mut() {
-        f.write("summary", &report.summary)?;
-        write_plots(cfg, &report, &learner, &validator);
-    }
+    conclude(cfg, files.as_mut(), &report, &learner, &validator)?;
     Ok(report)
 }
 

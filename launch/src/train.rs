@@ -240,11 +240,23 @@ pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
         start,
         n_steps * cfg.batch_size as u64,
     );
-    if let Some(f) = files.as_mut() {
-        f.write("summary", &report.summary)?;
-        write_plots(cfg, &report, &learner, &validator);
-    }
+    conclude(cfg, files.as_mut(), &report, &learner, &validator)?;
     Ok(report)
+}
+
+/// Writes the summary line and the plots of a finished run, when it writes files.
+pub fn conclude(
+    cfg: &RunConfig,
+    files: Option<&mut MetricsFile>,
+    report: &TrainReport,
+    learner: &Learner<CpuAutodiff>,
+    validator: &Validator,
+) -> Result<()> {
+    if let Some(f) = files {
+        f.write("summary", &report.summary)?;
+        write_plots(cfg, report, learner, validator);
+    }
+    Ok(())
 }
 
 /// Builds the report of a finished run.

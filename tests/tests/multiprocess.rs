@@ -110,6 +110,15 @@ fn read_metrics(dir: &Path) -> (Vec<Value>, Value) {
     (validations, summary)
 }
 
+/// Starts one learner (no `mpirun`).
+fn spawn_learner(net: &[String], run: &[&str], run_dir: &[&str]) -> Child {
+    role("learner", net, run, run_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits until the learner has written a validation past `step`.
 fn wait_for_step(dir: &Path, step: u64) {
     let start = Instant::now();
@@ -176,11 +185,7 @@ fn sync_mode_reproduces_gfn_train_step_by_step() {
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
     let run = [&run[..], &["--sync"]].concat();
     let (_procs, net) = start_buffer_and_samplers("sync-test", &run, &run_dir, 1);
-    let learner = role("learner", &net, &run, &run_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let learner = spawn_learner(&net, &run, &run_dir);
     wait_ok(learner, Duration::from_secs(120));
     let (validations, _) = read_metrics(&dir);
     let distributed: Vec<f64> = validations
@@ -215,11 +220,7 @@ fn samplers_join_and_die_without_stopping_the_learner() {
     ];
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
     let (mut procs, net) = start_buffer_and_samplers("churn-test", &run, &run_dir, 3);
-    let learner = role("learner", &net, &run, &run_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let learner = spawn_learner(&net, &run, &run_dir);
     // Act on the learner's progress, not on wall time, so a slow or fast machine sees the same.
     wait_for_step(&dir, 1000);
     procs.spawn(
@@ -342,11 +343,7 @@ fn with_one_sample_per_insert_every_recorded_trajectory_is_used_once() {
     ];
     let (_procs, net) = start_buffer_and_samplers("spi-test", &run, &buffer_flags, 3);
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
-    let learner = role("learner", &net, &run, &run_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let learner = spawn_learner(&net, &run, &run_dir);
     wait_ok(learner, Duration::from_secs(120));
     // The buffer writes its report when the learner's shutdown reaches it.
     let report_path = dir.join("buffer-0.json");
@@ -393,11 +390,7 @@ fn a_buffer_serves_a_recording_to_a_live_learner_without_samplers() {
     ];
     let (_procs, net) = start_buffer_and_samplers("load-test", &run, &buffer_flags, 0);
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
-    let learner = role("learner", &net, &run, &run_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let learner = spawn_learner(&net, &run, &run_dir);
     wait_ok(learner, Duration::from_secs(120));
     let (validations, summary) = read_metrics(&dir);
     assert_eq!(summary["steps"], 50);

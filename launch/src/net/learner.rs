@@ -5,7 +5,7 @@
 use super::socket::{Join, Socket};
 use super::NetArgs;
 use crate::learn::{learn, BatchSource, Leader, WeightSink};
-use crate::train::{finish, open_run_dir, progress_bar, write_plots, TrainReport};
+use crate::train::{conclude, finish, open_run_dir, progress_bar, TrainReport};
 use crate::validate::Validator;
 use anyhow::{bail, ensure, Result};
 use gfn_common::pipe::{Delivery, Weights};
@@ -232,9 +232,6 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, progress: bool) -> Result<Option<Trai
     }
     let trajectories = n_steps * cfg.batch_size as u64;
     let report = finish(&learner, outcome, 0.0, start, trajectories);
-    if let Some(f) = files.as_mut() {
-        f.write("summary", &report.summary)?;
-    }
-    write_plots(cfg, &report, &learner, &validator);
+    conclude(cfg, files.as_mut(), &report, &learner, &validator)?;
     Ok(Some(report))
 }
