@@ -7,6 +7,7 @@
 //! - [`net`]: the multi-process roles over ZeroMQ (and MPI with the `mpi` feature);
 //! - [`replay`]: `gfn replay` (offline training from a dump) and `gfn dump inspect`;
 //! - [`checkpoint`]: complete, atomically written checkpoints and `--resume`;
+//! - [`reproduce`]: `gfn reproduce`, a paper's grid over seeds, its table and plots;
 //! - [`validate`]: exact and sampled metrics;
 //! - [`metrics`]: metric records and the JSONL file;
 //! - [`plot`]: PNG plots;
@@ -22,5 +23,6 @@ pub mod mpi_sync;
 pub mod net;
 pub mod plot;
 pub mod replay;
+pub mod reproduce;
 pub mod train;
 pub mod validate;

@@ -6,7 +6,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use gfn_common::config::ConfigError;
 use gfn_common::RunConfig;
 use gfn_launch::{bench, train};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -26,6 +26,8 @@ enum Command {
     Train(TrainArgs),
     /// Train a learner offline from a recorded dump (`--record`), with no samplers.
     Replay(ReplayArgs),
+    /// Run a paper's grid of configurations (a preset) over seeds; write a table and plots.
+    Reproduce(ReproduceArgs),
     /// Look into recorded dumps.
     #[command(subcommand)]
     Dump(DumpCommand),
@@ -55,6 +57,25 @@ struct ReplayArgs {
     quiet: bool,
     #[command(flatten)]
     run: RunConfig,
+}
+
+#[derive(Args)]
+#[command(rename_all = "snake_case")]
+struct ReproduceArgs {
+    /// Preset: a name under configs/presets (tb-paper, subtb-paper) or a TOML file.
+    preset: String,
+    /// Seeds per configuration (default: the preset's).
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Fraction of each run's trajectory budget (1 = the paper's).
+    #[arg(long, default_value_t = 1.0)]
+    budget: f64,
+    /// Runs at a time.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Results folder (default: results/<preset>).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -245,6 +266,17 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
             };
             let report = gfn_launch::replay::replay(&cfg, &args.from, opts)?;
             println!("{}", serde_json::to_string_pretty(&report.summary)?);
+        }
+        Command::Reproduce(args) => {
+            let stem = Path::new(&args.preset)
+                .file_stem()
+                .map_or(args.preset.clone(), |s| s.to_string_lossy().into_owned());
+            let out = args
+                .out
+                .unwrap_or_else(|| PathBuf::from("results").join(stem));
+            let table =
+                gfn_launch::reproduce::run(&args.preset, args.seeds, args.budget, args.jobs, &out)?;
+            print!("{}", std::fs::read_to_string(&table)?);
         }
         Command::Dump(DumpCommand::Inspect { dir }) => {
             print!("{}", gfn_launch::replay::inspect(&dir)?);

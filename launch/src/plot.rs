@@ -14,6 +14,18 @@ use std::sync::Once;
 
 static FONT: Once = Once::new();
 
+/// Line colours that read well on white.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
+    RGBColor(0, 0, 0),
+];
+
 /// Makes the bundled DejaVu Sans the plots' font (no system fonts needed).
 fn register_font() {
     FONT.call_once(|| {
@@ -68,11 +80,17 @@ pub fn log_lines(
         .y_desc(y_label)
         .label_style(("sans-serif", 15))
         .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .y_label_formatter(&|v| {
+            if *v >= 0.01 {
+                format!("{v:.2}")
+            } else {
+                format!("{v:.0e}")
+            }
+        })
         .draw()
         .map_err(err)?;
     for (i, (name, s)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = PALETTE[i % PALETTE.len()].to_rgba();
         let pts: Vec<_> = s
             .iter()
             .copied()

@@ -1,0 +1,342 @@
+//! `gfn reproduce <preset>`: runs a paper's grid of configurations over several seeds (in
+//! parallel, resumable: finished runs are not rerun) and writes a results folder with a
+//! Markdown table and PNG plots.
+
+use crate::metrics::Validation;
+use crate::plot::log_lines;
+use crate::train::{train, TrainOptions};
+use anyhow::{bail, Context, Result};
+use gfn_common::{Loss, RunConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// A grid of runs: every environment × R0 × variant × seed, on top of `base` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    pub seeds: u64,
+    /// `[ndim, height]` pairs.
+    pub envs: Vec<(usize, usize)>,
+    #[serde(rename = "R0")]
+    pub r0: Vec<f32>,
+    /// `LOSS[-uniform_pb][-tied]`, e.g. `TB-uniform_pb`, `SubTB-tied`.
+    pub variants: Vec<String>,
+    pub base: toml::Table,
+}
+
+/// One configuration of the grid (all its seeds).
+#[derive(Debug, Clone)]
+pub struct GridPoint {
+    pub name: String,
+    pub env: (usize, usize),
+    pub r0: f32,
+    pub variant: String,
+    pub config: RunConfig,
+}
+
+impl Preset {
+    /// Reads a preset: a path, or a name under `configs/presets/`.
+    pub fn load(name_or_path: &str) -> Result<Self> {
+        let path = if Path::new(name_or_path).exists() {
+            PathBuf::from(name_or_path)
+        } else {
+            Path::new("configs/presets").join(format!("{name_or_path}.toml"))
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading preset {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing preset {}", path.display()))
+    }
+
+    /// Every grid point, with its trajectory budget scaled by `budget`.
+    pub fn points(&self, budget: f64) -> Result<Vec<GridPoint>> {
+        let base: RunConfig = self
+            .base
+            .clone()
+            .try_into()
+            .context("the preset's [base] is not a valid run configuration")?;
+        let mut out = vec![];
+        for &(ndim, height) in &self.envs {
+            for &r0 in &self.r0 {
+                for variant in &self.variants {
+                    let mut parts = variant.split('-');
+                    let loss: Loss = parts
+                        .next()
+                        .unwrap_or("")
+                        .parse()
+                        .map_err(anyhow::Error::msg)?;
+                    let mut cfg = RunConfig {
+                        ndim,
+                        height,
+                        r0,
+                        loss,
+                        ..base.clone()
+                    };
+                    for flag in parts {
+                        match flag {
+                            "uniform_pb" => cfg.uniform_pb = true,
+                            "tied" => cfg.tied = true,
+                            other => bail!("unknown variant option `{other}` in `{variant}`"),
+                        }
+                    }
+                    cfg.n_trajectories = ((base.n_trajectories as f64 * budget).round() as u64)
+                        .max(cfg.batch_size as u64);
+                    // About 50 validations per run, whatever the budget.
+                    cfg.validation_interval = (cfg.n_iterations() / 50).max(1);
+                    cfg.validate()?;
+                    let name = format!("{ndim}d-h{height}-r0_{r0}-{variant}");
+                    out.push(GridPoint {
+                        name,
+                        env: (ndim, height),
+                        r0,
+                        variant: variant.clone(),
+                        config: cfg,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The final validation and the curve of one finished run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub validations: Vec<Validation>,
+    pub wall_s: f64,
+}
+
+fn read_run(dir: &Path) -> Option<RunResult> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).ok()?;
+    let mut validations = vec![];
+    let mut wall_s = None;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        if let Some(x) = v.get("validation") {
+            validations.push(serde_json::from_value(x.clone()).ok()?);
+        }
+        if let Some(s) = v.get("summary") {
+            wall_s = s["wall_s"].as_f64();
+        }
+    }
+    Some(RunResult {
+        validations,
+        wall_s: wall_s?,
+    })
+}
+
+/// Runs the grid (skipping finished runs) with `jobs` runs at a time, then writes the results.
+pub fn run(
+    preset_name: &str,
+    seeds: Option<u64>,
+    budget: f64,
+    jobs: usize,
+    out: &Path,
+) -> Result<PathBuf> {
+    if !(budget > 0.0 && budget.is_finite()) {
+        bail!("--budget must be a fraction > 0 (got {budget})");
+    }
+    let preset = Preset::load(preset_name)?;
+    let seeds = seeds.unwrap_or(preset.seeds).max(1);
+    let points = preset.points(budget)?;
+    let mut todo = vec![];
+    for p in &points {
+        for seed in 0..seeds {
+            let dir = out.join(&p.name).join(format!("seed{seed}"));
+            if read_run(&dir).is_none() {
+                let cfg = RunConfig {
+                    seed,
+                    run_dir: dir,
+                    ..p.config.clone()
+                };
+                todo.push((p.name.clone(), cfg));
+            }
+        }
+    }
+    tracing::info!(
+        "{}: {} configurations × {seeds} seeds, {} runs to do",
+        preset_name,
+        points.len(),
+        todo.len()
+    );
+    let queue = Mutex::new(todo);
+    let failures = Mutex::new(vec![]);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| loop {
+                let Some((name, cfg)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
+                else {
+                    break;
+                };
+                tracing::info!("running {name} seed {}", cfg.seed);
+                if let Err(e) = train(
+                    &cfg,
+                    TrainOptions {
+                        progress: false,
+                        write_files: true,
+                    },
+                ) {
+                    failures
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(format!("{name} seed {}: {e:#}", cfg.seed));
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap_or_default();
+    if !failures.is_empty() {
+        bail!("{} run(s) failed: {}", failures.len(), failures.join("; "));
+    }
+    write_results(preset_name, &points, seeds, out)
+}
+
+fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, v.sqrt())
+}
+
+fn cell(xs: &[f64]) -> String {
+    let fmt = |x: f64| {
+        if x != 0.0 && x.abs() < 0.01 {
+            format!("{x:.2e}")
+        } else {
+            format!("{x:.4}")
+        }
+    };
+    match xs.len() {
+        0 => "–".into(),
+        1 => fmt(xs[0]),
+        _ => {
+            let (m, s) = mean_sd(xs);
+            format!("{} ± {}", fmt(m), fmt(s))
+        }
+    }
+}
+
+/// Writes `results.md` and the plots for a finished grid.
+fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> Result<PathBuf> {
+    let mut md = format!("# {preset}: results\n\nMean ± standard deviation over {seeds} seed(s) of the final validation.\n\n");
+    md += "| configuration | exact L1 | paper L1 (mean) | sampled L1 | \\|log Z − log Z*\\| | modes found | trajectories to exact L1 ≤ 0.5 / 0.2 / 0.1 | wall s |\n|---|---|---|---|---|---|---|---|\n";
+    let mut curves: BTreeMap<(usize, usize), Vec<(f32, String, Vec<Vec<Validation>>)>> =
+        BTreeMap::new();
+    for p in points {
+        let runs: Vec<RunResult> = (0..seeds)
+            .filter_map(|s| read_run(&out.join(&p.name).join(format!("seed{s}"))))
+            .collect();
+        let last: Vec<&Validation> = runs.iter().filter_map(|r| r.validations.last()).collect();
+        let col = |f: fn(&Validation) -> Option<f64>| -> Vec<f64> {
+            last.iter()
+                .filter_map(|v| f(v))
+                .filter(|x| x.is_finite())
+                .collect()
+        };
+        let reach = |level: f64| -> String {
+            let t: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| {
+                    r.validations
+                        .iter()
+                        .find(|v| v.exact_l1.is_some_and(|l| l <= level))
+                        .map(|v| v.trajectories as f64)
+                })
+                .collect();
+            if t.len() < runs.len() || t.is_empty() {
+                "–".into()
+            } else {
+                format!("{:.0}", mean_sd(&t).0)
+            }
+        };
+        let modes = last.first().map_or("–".into(), |v| {
+            let found: Vec<f64> = last.iter().map(|v| v.modes_found as f64).collect();
+            format!(
+                "{:.1} / {}",
+                mean_sd(&found).0,
+                v.n_modes.map_or("?".into(), |n| n.to_string())
+            )
+        });
+        let wall: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} / {} / {} | {:.0} |",
+            p.name,
+            cell(&col(|v| v.exact_l1)),
+            cell(&col(|v| v.paper_l1)),
+            cell(&col(|v| v.sampled_l1)),
+            cell(&col(|v| v.log_z_error)),
+            modes,
+            reach(0.5),
+            reach(0.2),
+            reach(0.1),
+            mean_sd(&wall).0,
+        );
+        curves.entry(p.env).or_default().push((
+            p.r0,
+            p.variant.clone(),
+            runs.into_iter().map(|r| r.validations).collect(),
+        ));
+    }
+    md += "\nPlots: `l1-<D>d-h<H>-r0_<R0>.png` (exact L1 against states visited, mean over seeds, per variant) and `modes-<D>d-h<H>-r0_<R0>.png`; 2-D runs also have `heatmap.png` in their run folders.\n";
+    let table = out.join("results.md");
+    std::fs::create_dir_all(out)?;
+    std::fs::write(&table, md)?;
+    for ((d, h), entries) in &curves {
+        let mut by_r0: BTreeMap<String, Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)>> =
+            BTreeMap::new();
+        for (r0, variant, runs) in entries {
+            let (l1, modes) = mean_curves(runs);
+            by_r0
+                .entry(format!("{r0}"))
+                .or_default()
+                .push((variant.clone(), l1, modes));
+        }
+        for (r0, series) in by_r0 {
+            let l1: Vec<(&str, Vec<(f64, f64)>)> = series
+                .iter()
+                .map(|(n, l, _)| (n.as_str(), l.clone()))
+                .collect();
+            let title = format!("{d}-D H={h}, R0={r0}: exact L1");
+            log_lines(
+                &out.join(format!("l1-{d}d-h{h}-r0_{r0}.png")),
+                &title,
+                "states visited",
+                "exact L1 (sum)",
+                &l1,
+            )?;
+            let modes: Vec<(&str, Vec<(f64, f64)>)> = series
+                .iter()
+                .map(|(n, _, m)| (n.as_str(), m.clone()))
+                .collect();
+            let title = format!("{d}-D H={h}, R0={r0}: modes found");
+            log_lines(
+                &out.join(format!("modes-{d}d-h{h}-r0_{r0}.png")),
+                &title,
+                "states visited",
+                "modes found",
+                &modes,
+            )?;
+        }
+    }
+    Ok(table)
+}
+
+/// Mean over seeds of exact L1 and modes found against states visited (validations align).
+fn mean_curves(runs: &[Vec<Validation>]) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+    let n = runs.iter().map(|r| r.len()).min().unwrap_or(0);
+    let mut l1 = vec![];
+    let mut modes = vec![];
+    for i in 0..n {
+        let x = runs.iter().map(|r| r[i].states_visited as f64).sum::<f64>() / runs.len() as f64;
+        let ls: Vec<f64> = runs.iter().filter_map(|r| r[i].exact_l1).collect();
+        if !ls.is_empty() {
+            l1.push((x, mean_sd(&ls).0));
+        }
+        let ms: Vec<f64> = runs.iter().map(|r| r[i].modes_found as f64).collect();
+        modes.push((x, mean_sd(&ms).0));
+    }
+    (l1, modes)
+}

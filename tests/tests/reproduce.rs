@@ -1,0 +1,82 @@
+//! `gfn reproduce tb-paper --budget 0.02`: the reduced TB-paper grid runs end to end and writes
+//! the table and every plot; the table's numbers parse and are finite.
+
+use std::process::Command;
+
+#[test]
+fn the_reduced_tb_paper_grid_writes_its_table_and_plots() {
+    let out = std::env::temp_dir().join(format!("gfn-reproduce-{}", std::process::id()));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = Command::new(gfn_tests::gfn_binary())
+        .current_dir(&root)
+        .args([
+            "reproduce",
+            "tb-paper",
+            "--budget",
+            "0.02",
+            "--seeds",
+            "1",
+            "--jobs",
+            "2",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let table = std::fs::read_to_string(out.join("results.md")).unwrap();
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| 4d-") || l.starts_with("| 2d-"))
+        .collect();
+    assert_eq!(rows.len(), 30, "2 environments × 3 R0 × 5 variants");
+    for row in &rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let exact_l1: f64 = cells[2]
+            .parse()
+            .unwrap_or_else(|_| panic!("exact L1 of {row}"));
+        assert!(
+            exact_l1.is_finite() && (0.0..=2.0).contains(&exact_l1),
+            "{row}"
+        );
+        let wall: f64 = cells[8].parse().unwrap();
+        assert!(wall.is_finite() && wall > 0.0);
+    }
+    for env in ["4d-h8", "2d-h64"] {
+        for r0 in ["0.1", "0.01", "0.001"] {
+            for kind in ["l1", "modes"] {
+                let png = std::fs::read(out.join(format!("{kind}-{env}-r0_{r0}.png"))).unwrap();
+                assert!(
+                    png.starts_with(b"\x89PNG") && png.len() > 5_000,
+                    "{kind}-{env}-r0_{r0}.png"
+                );
+            }
+        }
+    }
+    let heatmap = out
+        .join("2d-h64-r0_0.1-TB")
+        .join("seed0")
+        .join("heatmap.png");
+    assert!(std::fs::read(heatmap).unwrap().starts_with(b"\x89PNG"));
+    // Finished runs are not rerun: a second call only rewrites the results.
+    let again = std::time::Instant::now();
+    let status = Command::new(gfn_tests::gfn_binary())
+        .current_dir(&root)
+        .args([
+            "reproduce",
+            "tb-paper",
+            "--budget",
+            "0.02",
+            "--seeds",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success() && again.elapsed().as_secs() < 20);
+}
