@@ -101,6 +101,16 @@ impl Preset {
     }
 }
 
+/// Points `(states visited, value)` of a curve.
+type Curve = Vec<(f64, f64)>;
+
+/// The runs of one variant at one R0, for the plots.
+struct VariantRuns {
+    r0: f32,
+    variant: String,
+    runs: Vec<Vec<Validation>>,
+}
+
 /// The final validation and the curve of one finished run.
 #[derive(Debug, Clone)]
 pub struct RunResult {
@@ -222,8 +232,7 @@ fn cell(xs: &[f64]) -> String {
 fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> Result<PathBuf> {
     let mut md = format!("# {preset}: results\n\nMean ± standard deviation over {seeds} seed(s) of the final validation.\n\n");
     md += "| configuration | exact L1 | paper L1 (mean) | sampled L1 | \\|log Z − log Z*\\| | modes found | trajectories to exact L1 ≤ 0.5 / 0.2 / 0.1 | wall s |\n|---|---|---|---|---|---|---|---|\n";
-    let mut curves: BTreeMap<(usize, usize), Vec<(f32, String, Vec<Vec<Validation>>)>> =
-        BTreeMap::new();
+    let mut curves: BTreeMap<(usize, usize), Vec<VariantRuns>> = BTreeMap::new();
     for p in points {
         let runs: Vec<RunResult> = (0..seeds)
             .filter_map(|s| read_run(&out.join(&p.name).join(format!("seed{s}"))))
@@ -274,20 +283,19 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
             reach(0.1),
             mean_sd(&wall).0,
         );
-        curves.entry(p.env).or_default().push((
-            p.r0,
-            p.variant.clone(),
-            runs.into_iter().map(|r| r.validations).collect(),
-        ));
+        curves.entry(p.env).or_default().push(VariantRuns {
+            r0: p.r0,
+            variant: p.variant.clone(),
+            runs: runs.into_iter().map(|r| r.validations).collect(),
+        });
     }
     md += "\nPlots: `l1-<D>d-h<H>-r0_<R0>.png` (exact L1 against states visited, mean over seeds, per variant) and `modes-<D>d-h<H>-r0_<R0>.png`; 2-D runs also have `heatmap.png` in their run folders.\n";
     let table = out.join("results.md");
     std::fs::create_dir_all(out)?;
     std::fs::write(&table, md)?;
     for ((d, h), entries) in &curves {
-        let mut by_r0: BTreeMap<String, Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)>> =
-            BTreeMap::new();
-        for (r0, variant, runs) in entries {
+        let mut by_r0: BTreeMap<String, Vec<(String, Curve, Curve)>> = BTreeMap::new();
+        for VariantRuns { r0, variant, runs } in entries {
             let (l1, modes) = mean_curves(runs);
             by_r0
                 .entry(format!("{r0}"))
@@ -325,7 +333,7 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
 }
 
 /// Mean over seeds of exact L1 and modes found against states visited (validations align).
-fn mean_curves(runs: &[Vec<Validation>]) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+fn mean_curves(runs: &[Vec<Validation>]) -> (Curve, Curve) {
     let n = runs.iter().map(|r| r.len()).min().unwrap_or(0);
     let mut l1 = vec![];
     let mut modes = vec![];
