@@ -49,14 +49,8 @@ struct ReplayArgs {
     /// The recording to train on.
     #[arg(long)]
     from: PathBuf,
-    /// TOML file with run settings; flags given on the command line override it.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
     #[command(flatten)]
-    run: RunConfig,
+    train: TrainArgs,
 }
 
 #[derive(Args)]
@@ -258,10 +252,10 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
         }
         Command::Replay(args) => {
             let sub = matches.subcommand_matches("replay").unwrap_or(matches);
-            let cfg = merged_config(&args.config, &args.run, sub)?;
+            let cfg = merged_config(&args.train.config, &args.train.run, sub)?;
             cfg.validate()?;
             let opts = train::TrainOptions {
-                progress: !args.quiet,
+                progress: !args.train.quiet,
                 write_files: true,
             };
             let report = gfn_launch::replay::replay(&cfg, &args.from, opts)?;
