@@ -18,20 +18,27 @@ pub struct StepInputs {
     pub rows: usize,
     /// `[S, D]` coordinates.
     pub states: Vec<u16>,
-    /// The distinct states among the rows: the networks evaluate these only.
+    /// The `U` distinct states among the rows: the networks evaluate these only.
     pub distinct: Dedup,
-    /// `[S, D+1]` forward actions that are NOT allowed.
+    /// `[U, D+1]` forward actions that are NOT allowed at each distinct state.
     pub fwd_forbidden: Vec<bool>,
-    /// `[S, D]` backward actions that are NOT allowed.
+    /// `[U, D]` backward actions that are NOT allowed at each distinct state.
     pub bwd_forbidden: Vec<bool>,
     /// `[S]` action taken at each row.
     pub actions: Vec<i64>,
+    /// `[S]` flat index `u·(D+1) + a_t` of the row's action in the `[U, D+1]` forward outputs.
+    pub pf_index: Vec<i64>,
+    /// `[S]` flat index `u·(D+1) + D` of the row's exit action.
+    pub exit_index: Vec<i64>,
     /// `[J]` for each non-exit transition `s_t → s_{t+1}`: the row of `s_t`.
     pub src_rows: Vec<i64>,
     /// `[J]` the row of `s_{t+1}`.
     pub dst_rows: Vec<i64>,
     /// `[J]` the action `a_t` (backward action of `s_{t+1}` that undoes it).
     pub trans_actions: Vec<i64>,
+    /// `[J]` flat index `u(s_{t+1})·D + a_t` of the transition's backward action in the
+    /// `[U, D]` backward outputs.
+    pub pb_index: Vec<i64>,
     /// `[S]` index of the row's transition in `0..J`, or `J` for exit rows (PB term 0).
     pub trans_of_row: Vec<i64>,
     /// `[S]` `log P_B` under the uniform backward policy (0 for exit rows).
@@ -67,16 +74,11 @@ impl StepInputs {
         };
         x.states.reserve(s_total * d);
         let mut state = vec![0u16; d];
-        let (mut fmask, mut bmask) = (vec![false; a], vec![false; d]);
         let mut row = 0usize;
         for (actions, _, _) in batch.iter() {
             state.iter_mut().for_each(|c| *c = 0);
             for (t, &act) in actions.iter().enumerate() {
                 x.states.extend_from_slice(&state);
-                grid.forward_mask(&state, &mut fmask);
-                grid.backward_mask(&state, &mut bmask);
-                x.fwd_forbidden.extend(fmask.iter().map(|m| !m));
-                x.bwd_forbidden.extend(bmask.iter().map(|m| !m));
                 x.row_log_rewards.push(reward.log_reward(&state));
                 x.actions.push(act as i64);
                 if t + 1 < actions.len() {
@@ -94,6 +96,23 @@ impl StepInputs {
             }
         }
         x.distinct = Dedup::new(grid, &x.states);
+        let (mut fmask, mut bmask) = (vec![false; a], vec![false; d]);
+        for u in x.distinct.unique.chunks_exact(d) {
+            grid.forward_mask(u, &mut fmask);
+            grid.backward_mask(u, &mut bmask);
+            x.fwd_forbidden.extend(fmask.iter().map(|m| !m));
+            x.bwd_forbidden.extend(bmask.iter().map(|m| !m));
+        }
+        let row_of = &x.distinct.row_of;
+        let (a64, d64) = (a as i64, d as i64);
+        x.pf_index = row_of.iter().zip(&x.actions).map(|(u, act)| u * a64 + act).collect();
+        x.exit_index = row_of.iter().map(|u| u * a64 + a64 - 1).collect();
+        x.pb_index = x
+            .dst_rows
+            .iter()
+            .zip(&x.trans_actions)
+            .map(|(&dst, act)| row_of[dst as usize] * d64 + act)
+            .collect();
         let j = x.src_rows.len() as i64;
         x.trans_of_row
             .iter_mut()
@@ -145,7 +164,12 @@ mod tests {
         // (1,0) has one parent, (1,1) two.
         assert_eq!(x.uniform_log_pb[0], 0.0);
         assert!((x.uniform_log_pb[1] + 2f32.ln()).abs() < 1e-7);
+        // Distinct states (0,0), (1,0), (1,1): masks and flat indices are per distinct state.
+        assert_eq!(x.fwd_forbidden.len(), 3 * 3);
         assert_eq!(&x.fwd_forbidden[..3], &[false, false, false]);
-        assert_eq!(&x.bwd_forbidden[..2], &[true, true]);
+        assert_eq!(&x.bwd_forbidden[..4], &[true, true, false, true]);
+        assert_eq!(x.pf_index, vec![0, 4, 8, 2]);
+        assert_eq!(x.exit_index, vec![2, 5, 8, 2]);
+        assert_eq!(x.pb_index, vec![2, 5]);
     }
 }

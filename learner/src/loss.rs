@@ -90,39 +90,38 @@ fn row_terms<B: Backend>(
     pre: Preprocessor,
     dev: &B::Device,
 ) -> RowTerms<B> {
-    let (s, d, a) = (x.rows, grid.ndim(), grid.n_actions());
-    let input = encode::<B>(grid, pre, &x.states, dev);
+    // The networks see each distinct state once; flat indices gather the rows' values.
+    let (s, u, d, a) = (x.rows, x.distinct.len(grid), grid.ndim(), grid.n_actions());
+    let input = encode::<B>(grid, pre, &x.distinct.unique, dev);
     let out = net.forward(&input, noise, true, true);
     let pf = out
         .pf
-        .mask_fill(bools(&x.fwd_forbidden, [s, a], dev), MASKED_LOGIT);
-    let log_pf_all = log_softmax(pf, 1);
-    let log_pf = log_pf_all
-        .clone()
-        .gather(1, ints(&x.actions, [s, 1], dev))
-        .reshape([s]);
-    let log_pf_exit = log_pf_all.slice([0..s, a - 1..a]).reshape([s]);
+        .mask_fill(bools(&x.fwd_forbidden, [u, a], dev), MASKED_LOGIT);
+    let log_pf_all = log_softmax(pf, 1).reshape([u * a]);
+    let log_pf = log_pf_all.clone().select(0, ints(&x.pf_index, [s], dev));
+    let log_pf_exit = log_pf_all.select(0, ints(&x.exit_index, [s], dev));
     let j = x.n_transitions();
     let log_pb = match out.pb {
         Some(pb) if j > 0 => {
             let pb = log_softmax(
-                pb.mask_fill(bools(&x.bwd_forbidden, [s, d], dev), MASKED_LOGIT),
+                pb.mask_fill(bools(&x.bwd_forbidden, [u, d], dev), MASKED_LOGIT),
                 1,
-            );
-            let per_transition = pb
-                .select(0, ints(&x.dst_rows, [j], dev))
-                .gather(1, ints(&x.trans_actions, [j, 1], dev))
-                .reshape([j]);
+            )
+            .reshape([u * d]);
+            let per_transition = pb.select(0, ints(&x.pb_index, [j], dev));
             gather_padded(per_transition, &x.trans_of_row, dev)
         }
         Some(_) => Tensor::zeros([s], dev),
         None => floats(&x.uniform_log_pb, [s], dev),
     };
+    let logf = out
+        .logf
+        .map(|f| f.select(0, ints(&x.distinct.row_of, [s], dev)));
     RowTerms {
         log_pf,
         log_pb,
         log_pf_exit,
-        logf: out.logf,
+        logf,
     }
 }
 
