@@ -180,6 +180,9 @@ pub fn run(
                 else {
                     break;
                 };
+                if read_run(&cfg.run_dir).is_some() {
+                    continue; // finished meanwhile by another invocation on the same folder
+                }
                 tracing::info!("running {name} seed {}", cfg.seed);
                 if let Err(e) = train(
                     &cfg,
@@ -233,6 +236,7 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
     let mut md = format!("# {preset}: results\n\nMean ± standard deviation over {seeds} seed(s) of the final validation.\n\n");
     md += "| configuration | exact L1 | paper L1 (mean) | sampled L1 | \\|log Z − log Z*\\| | modes found | trajectories to exact L1 ≤ 0.5 / 0.2 / 0.1 | wall s |\n|---|---|---|---|---|---|---|---|\n";
     let mut curves: BTreeMap<(usize, usize), Vec<VariantRuns>> = BTreeMap::new();
+    let mut finals: Vec<FinalL1> = vec![];
     for p in points {
         let runs: Vec<RunResult> = (0..seeds)
             .filter_map(|s| read_run(&out.join(&p.name).join(format!("seed{s}"))))
@@ -269,6 +273,15 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
             )
         });
         let wall: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
+        let l1 = col(|v| v.exact_l1);
+        if !l1.is_empty() {
+            finals.push(FinalL1 {
+                env: p.env,
+                r0: p.r0,
+                variant: p.variant.clone(),
+                mean_sd: mean_sd(&l1),
+            });
+        }
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} / {} / {} | {:.0} |",
@@ -289,6 +302,7 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
             runs: runs.into_iter().map(|r| r.validations).collect(),
         });
     }
+    md += &ordering(&finals);
     md += "\nPlots: `l1-<D>d-h<H>-r0_<R0>.png` (exact L1 against states visited, mean over seeds, per variant) and `modes-<D>d-h<H>-r0_<R0>.png`; 2-D runs also have `heatmap.png` in their run folders.\n";
     let table = out.join("results.md");
     std::fs::create_dir_all(out)?;
@@ -332,6 +346,64 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
     Ok(table)
 }
 
+/// The mean final exact L1 of one configuration over its seeds.
+struct FinalL1 {
+    env: (usize, usize),
+    r0: f32,
+    variant: String,
+    mean_sd: (f64, f64),
+}
+
+/// The TB paper's ordering at equal budget, checked per environment, R0 and backward policy:
+/// TB's final exact L1 at or below DB's and FM's.
+fn ordering(finals: &[FinalL1]) -> String {
+    let mut md = String::new();
+    let find = |f: &FinalL1, variant: &str| {
+        finals
+            .iter()
+            .find(|g| g.env == f.env && g.r0 == f.r0 && g.variant == variant)
+    };
+    for tb in finals.iter().filter(|f| f.variant.starts_with("TB")) {
+        let suffix = &tb.variant[2..];
+        let others: Vec<&FinalL1> = [format!("DB{suffix}"), "FM".to_string()]
+            .iter()
+            .filter_map(|v| find(tb, v))
+            .collect();
+        if others.is_empty() {
+            continue;
+        }
+        let worse: Vec<String> = others
+            .iter()
+            .filter(|o| o.mean_sd.0 < tb.mean_sd.0)
+            .map(|o| o.variant.clone())
+            .collect();
+        let mut all: Vec<&FinalL1> = others.clone();
+        all.push(tb);
+        all.sort_by(|a, b| a.mean_sd.0.total_cmp(&b.mean_sd.0));
+        let order: Vec<String> = all
+            .iter()
+            .map(|f| format!("{} {:.4} ± {:.4}", f.variant, f.mean_sd.0, f.mean_sd.1))
+            .collect();
+        let verdict = if worse.is_empty() {
+            "holds".to_string()
+        } else {
+            format!("does not hold ({} below {})", worse.join(", "), tb.variant)
+        };
+        let _ = writeln!(
+            md,
+            "- {}-D H={}, R0 {}: {} — {verdict}",
+            tb.env.0,
+            tb.env.1,
+            tb.r0,
+            order.join(" ≤ ")
+        );
+    }
+    if md.is_empty() {
+        return md;
+    }
+    format!("\n## Ordering of the TB paper\n\nFinal exact L1 (mean ± sd over seeds), best first; the paper has TB at or below DB and FM at equal budget.\n\n{md}")
+}
+
 /// Mean over seeds of exact L1 and modes found against states visited (validations align).
 fn mean_curves(runs: &[Vec<Validation>]) -> (Curve, Curve) {
     let n = runs.iter().map(|r| r.len()).min().unwrap_or(0);
@@ -347,4 +419,37 @@ fn mean_curves(runs: &[Vec<Validation>]) -> (Curve, Curve) {
         modes.push((x, mean_sd(&ms).0));
     }
     (l1, modes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn final_l1(variant: &str, r0: f32, mean: f64) -> FinalL1 {
+        FinalL1 {
+            env: (4, 8),
+            r0,
+            variant: variant.into(),
+            mean_sd: (mean, 0.01),
+        }
+    }
+
+    #[test]
+    fn ordering_names_the_losses_that_beat_tb() {
+        let finals = [
+            final_l1("TB", 0.1, 0.04),
+            final_l1("DB", 0.1, 0.05),
+            final_l1("FM", 0.1, 0.09),
+            final_l1("TB", 0.01, 0.06),
+            final_l1("DB", 0.01, 0.05),
+            final_l1("TB-uniform_pb", 0.01, 0.07),
+        ];
+        let md = ordering(&finals);
+        let lines: Vec<&str> = md.lines().filter(|l| l.starts_with("- ")).collect();
+        assert_eq!(lines.len(), 2, "{md}");
+        assert!(lines[0].starts_with("- 4-D H=8, R0 0.1: TB 0.0400"), "{md}");
+        assert!(lines[0].ends_with("holds"), "{md}");
+        assert!(lines[1].ends_with("does not hold (DB below TB)"), "{md}");
+        assert!(ordering(&finals[5..]).is_empty());
+    }
 }

@@ -163,16 +163,29 @@ impl<B: AutodiffBackend> Learner<B> {
         self.net.valid()
     }
 
-    /// Current logZ (TB), or logF(s0) for DB/SubTB, the model's estimate of log Z.
+    /// The model's estimate of log Z: logZ (TB), logF(s0) (DB, SubTB), or the log of the total
+    /// edge flow out of s0 (FM); none for ZVar and ModifiedDB.
     pub fn log_z_estimate(&self) -> Option<f32> {
         let net = self.net.valid();
         if let Some(z) = net.log_z_value() {
             return Some(scalar(z));
         }
-        net.logf.as_ref()?;
+        let flow_matching = self.loss.loss == gfn_common::Loss::Fm;
+        if net.logf.is_none() && !flow_matching {
+            return None;
+        }
         let s0 = vec![0u16; self.grid.ndim()];
         let input = gfn_nn::policy::encode(&self.grid, self.pre, &s0, &self.device);
-        net.forward(&input, None, false, true).logf.map(scalar)
+        let out = net.forward(&input, None, false, true);
+        if flow_matching {
+            // Every forward edge of s0 (exit included) is allowed.
+            let data = out.pf.into_data().convert::<f32>();
+            let flows = data.as_slice::<f32>().ok()?;
+            let max = flows.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = flows.iter().map(|f| (f - max).exp()).sum();
+            return Some(max + sum.ln());
+        }
+        out.logf.map(scalar)
     }
 
     /// One step: evaluate the loss on `batch`, back-propagate, average gradients across

@@ -32,20 +32,27 @@ fn tb_reaches_the_reference_accuracy() {
     assert_eq!(v.modes_found, 4);
 }
 
+/// A loss reaches exact L1 ≤ 0.1, and its estimate of log Z (logF(s0), or FM's out-flow of s0)
+/// is within 0.05 of the truth.
+fn converges(loss: Loss) {
+    let v = run(loss);
+    let l1 = v.exact_l1.unwrap();
+    assert!(l1 <= 0.1, "exact L1 {l1}");
+    let z = v.log_z.unwrap();
+    assert!((z - LOG_Z_2D8).abs() <= 0.05, "logZ {z}");
+}
+
 #[test]
 fn db_converges() {
-    let l1 = run(Loss::Db).exact_l1.unwrap();
-    assert!(l1 <= 0.1, "exact L1 {l1}");
+    converges(Loss::Db);
 }
 
 #[test]
 fn subtb_converges() {
-    let l1 = run(Loss::SubTb).exact_l1.unwrap();
-    assert!(l1 <= 0.1, "exact L1 {l1}");
+    converges(Loss::SubTb);
 }
 
 #[test]
 fn fm_converges() {
-    let l1 = run(Loss::Fm).exact_l1.unwrap();
-    assert!(l1 <= 0.1, "exact L1 {l1}");
+    converges(Loss::Fm);
 }

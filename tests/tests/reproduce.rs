@@ -46,6 +46,12 @@ fn the_reduced_tb_paper_grid_writes_its_table_and_plots() {
         let wall: f64 = cells[8].parse().unwrap();
         assert!(wall.is_finite() && wall > 0.0);
     }
+    // The TB paper's ordering gets a verdict for each environment, R0 and backward policy.
+    let verdicts = table
+        .lines()
+        .filter(|l| l.ends_with("holds") || l.contains("does not hold"))
+        .count();
+    assert_eq!(verdicts, 12, "2 environments × 3 R0 × learned and uniform PB");
     for env in ["4d-h8", "2d-h64"] {
         for r0 in ["0.1", "0.01", "0.001"] {
             for kind in ["l1", "modes"] {
