@@ -68,6 +68,54 @@ named_enum! {
     }
 }
 
+/// Where a role computes: the CPU, or an NVIDIA GPU (builds with the `cuda` feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// The GPU with this index.
+    Cuda(usize),
+}
+
+impl FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("unknown device `{s}` (expected cpu, cuda or cuda:N)");
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|i| i.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(bad),
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+impl TryFrom<String> for Device {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Device> for String {
+    fn from(d: Device) -> String {
+        d.to_string()
+    }
+}
+
 named_enum! {
     /// Which trajectories a replay buffer keeps when it is full.
     ReplayPolicy {
@@ -209,6 +257,10 @@ pub struct RunConfig {
     /// Threads of the CPU backend's matrix kernels.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Where the sampler and learner compute: cpu, cuda or cuda:N (GPU N; needs a build with
+    /// the `cuda` feature).
+    #[arg(long, default_value_t = Device::Cpu)]
+    pub device: Device,
     /// Record every trajectory batch the buffer receives into this folder (a dump).
     #[arg(long)]
     pub record: Option<PathBuf>,
@@ -261,6 +313,9 @@ pub enum ConfigError {
     Incompatible(&'static str),
     #[error("cannot read config file {path}: {reason}")]
     File { path: PathBuf, reason: String },
+    /// The configured device cannot be used by this build or on this machine.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn check(
@@ -471,6 +526,23 @@ mod tests {
         let t: RunConfig = toml::from_str("R0 = 0.01\nloss = \"DB\"\nlr_Z = 0.5").unwrap();
         assert_eq!((t.r0, t.loss, t.lr_z), (0.01, Loss::Db, 0.5));
         assert!(toml::from_str::<RunConfig>("no_such_flag = 1").is_err());
+    }
+
+    #[test]
+    fn devices_parse_and_round_trip() {
+        assert_eq!("cpu".parse(), Ok(Device::Cpu));
+        assert_eq!("CUDA".parse(), Ok(Device::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(Device::Cuda(3)));
+        for bad in ["cuda:", "cuda:x", "tpu", "cuda:-1"] {
+            assert!(bad.parse::<Device>().unwrap_err().contains(bad), "{bad}");
+        }
+        let c = RunConfig {
+            device: Device::Cuda(1),
+            ..RunConfig::default()
+        };
+        let back: RunConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back.device, Device::Cuda(1));
+        assert!(toml::from_str::<RunConfig>("device = \"gpu:1\"").is_err());
     }
 
     #[test]

@@ -9,7 +9,8 @@ use gfn_buffer::Store;
 use gfn_common::pipe::{Delivery, WeightBoard, Weights};
 use gfn_common::RunConfig;
 use gfn_learner::{GradientSync, Learner, StepStats};
-use gfn_nn::backend::{cpu_device, CpuAutodiff};
+use gfn_nn::backend::cpu_device;
+use gfn_nn::burn::tensor::backend::AutodiffBackend;
 use gfn_nn::params;
 use indicatif::ProgressBar;
 use std::path::Path;
@@ -136,9 +137,9 @@ pub struct Resume {
 /// Runs learner steps up to `n_steps` (from the resumed step, else 0). Every replica calls this;
 /// `leader` is `Some` on rank 0 only.
 #[allow(clippy::too_many_arguments)]
-pub fn learn(
+pub fn learn<B: AutodiffBackend>(
     cfg: &RunConfig,
-    learner: &mut Learner<CpuAutodiff>,
+    learner: &mut Learner<B>,
     source: &mut impl BatchSource,
     sink: &mut impl WeightSink,
     sync: &mut impl GradientSync,
@@ -202,7 +203,7 @@ pub fn learn(
             leader.bar.inc(1);
             if let Some(checksums) = checksums {
                 let t = Instant::now();
-                let net = learner.inference_net();
+                let net = learner.cpu_net();
                 let mut v =
                     leader
                         .validator

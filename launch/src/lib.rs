@@ -16,6 +16,7 @@
 pub mod bench;
 pub mod bench_pipeline;
 pub mod checkpoint;
+mod device;
 pub mod learn;
 pub mod metrics;
 #[cfg(feature = "mpi")]

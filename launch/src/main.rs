@@ -143,7 +143,20 @@ struct BenchArgs {
     json: Option<PathBuf>,
 }
 
-/// The run configuration: the config file (if any), overridden by flags given explicitly.
+/// The run configuration: the config file (if any), overridden by flags given explicitly;
+/// validated, with its device checked.
+fn run_config(
+    config: &Option<PathBuf>,
+    run: &RunConfig,
+    matches: &ArgMatches,
+) -> Result<RunConfig, ConfigError> {
+    let cfg = merged_config(config, run, matches)?;
+    cfg.validate()?;
+    gfn_nn::backend::check_device(cfg.device).map_err(ConfigError::Unavailable)?;
+    Ok(cfg)
+}
+
+/// The config file (if any), overridden by flags given explicitly.
 fn merged_config(
     config: &Option<PathBuf>,
     run: &RunConfig,
@@ -209,8 +222,7 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let sub = matches.subcommand_matches("train").unwrap_or(matches);
-            let cfg = merged_config(&args.config, &args.run, sub)?;
-            cfg.validate()?;
+            let cfg = run_config(&args.config, &args.run, sub)?;
             tracing::info!(
                 "training {} on {}-D H={} R0={} for {} trajectories (batch {}), run folder {}",
                 cfg.loss,
@@ -232,8 +244,7 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
         }
         Command::Sampler(args) | Command::Buffer(args) | Command::Learner(args) => {
             let (name, sub) = matches.subcommand().unwrap_or(("", matches));
-            let cfg = merged_config(&args.config, &args.run, sub)?;
-            cfg.validate()?;
+            let cfg = run_config(&args.config, &args.run, sub)?;
             match name {
                 "sampler" => {
                     gfn_launch::net::sampler::run(&cfg, &args.net)?;
@@ -252,8 +263,7 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
         }
         Command::Replay(args) => {
             let sub = matches.subcommand_matches("replay").unwrap_or(matches);
-            let cfg = merged_config(&args.train.config, &args.train.run, sub)?;
-            cfg.validate()?;
+            let cfg = run_config(&args.train.config, &args.train.run, sub)?;
             let opts = train::TrainOptions {
                 progress: !args.train.quiet,
                 write_files: true,

@@ -1,6 +1,7 @@
 //! `gfn replay` and `gfn dump inspect`: training a learner offline from a recorded dump, with no
 //! samplers, and describing a recording.
 
+use crate::device::with_backend;
 use crate::learn::{learn, BatchSource, Leader, WeightSink};
 use crate::train::{conclude, finish, open_run_dir, progress_bar, TrainOptions, TrainReport};
 use crate::validate::Validator;
@@ -9,7 +10,8 @@ use gfn_buffer::dump::{Dump, DumpReport};
 use gfn_common::pipe::{Delivery, Weights};
 use gfn_common::{RunConfig, TrajectoryBatch};
 use gfn_learner::{Learner, LocalSync};
-use gfn_nn::backend::{cpu_device, init_cpu_threads, role_pool, CpuAutodiff};
+use gfn_nn::backend::{init_cpu_threads, role_pool};
+use gfn_nn::burn::tensor::backend::AutodiffBackend;
 use std::path::Path;
 use std::time::Instant;
 
@@ -52,6 +54,17 @@ impl WeightSink for Nowhere {
 /// another environment is refused.
 pub fn replay(cfg: &RunConfig, from: &Path, opts: TrainOptions) -> Result<TrainReport> {
     cfg.validate()?;
+    with_backend!(cfg.device, |L, device| replay_on::<L>(
+        cfg, from, opts, device
+    ))
+}
+
+fn replay_on<L: AutodiffBackend>(
+    cfg: &RunConfig,
+    from: &Path,
+    opts: TrainOptions,
+    device: L::Device,
+) -> Result<TrainReport> {
     let dump = Dump::read(from)?;
     dump.check_env(cfg)?;
     describe(from, &dump);
@@ -66,7 +79,7 @@ pub fn replay(cfg: &RunConfig, from: &Path, opts: TrainOptions) -> Result<TrainR
     );
     init_cpu_threads(cfg.threads);
     let n_steps = cfg.n_iterations();
-    let mut learner = Learner::<CpuAutodiff>::new(cfg, cpu_device())?;
+    let mut learner = Learner::<L>::new(cfg, device)?;
     let mut validator = Validator::new(cfg)?;
     let mut files = if opts.write_files {
         Some(open_run_dir(cfg)?)

@@ -2,6 +2,7 @@
 //! one process, joined by bounded channels and a weight board; the learner runs on this thread.
 
 use crate::checkpoint::{self, Checkpoint};
+use crate::device::with_backend;
 use crate::learn::{learn, Checkpointer, Leader, LearnOutcome, Resume};
 use crate::metrics::{MetricsFile, Summary, Validation};
 use crate::plot;
@@ -13,7 +14,8 @@ use gfn_buffer::{Fifo, Recorder, ReplayBuffer, Store};
 use gfn_common::pipe::{Delivery, Shutdown, WeightBoard};
 use gfn_common::RunConfig;
 use gfn_learner::{Learner, LocalSync};
-use gfn_nn::backend::{cpu_device, init_cpu_threads, role_pool, Cpu, CpuAutodiff};
+use gfn_nn::backend::{init_cpu_threads, role_pool};
+use gfn_nn::burn::tensor::backend::AutodiffBackend;
 use gfn_nn::params;
 use gfn_sampler::{Sampler, WeightPolicy};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -113,12 +115,20 @@ fn resume_point(cfg: &RunConfig) -> Result<Option<Checkpoint>> {
 /// Trains as configured and returns the report.
 pub fn train(cfg: &RunConfig, opts: TrainOptions) -> Result<TrainReport> {
     cfg.validate()?;
+    with_backend!(cfg.device, |L, device| train_on::<L>(cfg, opts, device))
+}
+
+/// [`train`] with the learner on backend `L` and the sampler on its inference backend.
+fn train_on<L: AutodiffBackend>(
+    cfg: &RunConfig,
+    opts: TrainOptions,
+    device: L::Device,
+) -> Result<TrainReport> {
     init_cpu_threads(cfg.threads);
-    let device = cpu_device();
     let n_steps = cfg.n_iterations();
-    let mut learner = Learner::<CpuAutodiff>::new(cfg, device)?;
+    let mut learner = Learner::<L>::new(cfg, device.clone())?;
     let mut validator = Validator::new(cfg)?;
-    let mut sampler = Sampler::<Cpu>::new(cfg, 0, device)?;
+    let mut sampler = Sampler::<L::InnerBackend>::new(cfg, 0, device)?;
     let checkpoint = resume_point(cfg)?;
     let mut store = new_store(cfg);
     let mut resume = None;
@@ -249,7 +259,7 @@ pub fn conclude(
     cfg: &RunConfig,
     files: Option<&mut MetricsFile>,
     report: &TrainReport,
-    learner: &Learner<CpuAutodiff>,
+    learner: &Learner<impl AutodiffBackend>,
     validator: &Validator,
 ) -> Result<()> {
     if let Some(f) = files {
@@ -261,7 +271,7 @@ pub fn conclude(
 
 /// Builds the report of a finished run.
 pub fn finish(
-    learner: &Learner<CpuAutodiff>,
+    learner: &Learner<impl AutodiffBackend>,
     outcome: LearnOutcome,
     sampling_s: f64,
     start: Instant,
@@ -298,14 +308,14 @@ pub fn finish(
 pub fn write_plots(
     cfg: &RunConfig,
     report: &TrainReport,
-    learner: &Learner<CpuAutodiff>,
+    learner: &Learner<impl AutodiffBackend>,
     validator: &Validator,
 ) {
     if let Err(e) = plot::write_run_plots(
         cfg,
         &report.validations,
         &report.losses,
-        &learner.inference_net(),
+        &learner.cpu_net(),
         validator,
     ) {
         tracing::warn!(

@@ -50,6 +50,11 @@ fn bad_input_is_one_line_and_exit_code_2() {
             "no_such_setting",
         ),
         (vec!["train", "--epsilon", "2"], "--epsilon"),
+        (vec!["train", "--device", "tpu"], "tpu"),
+        // A CPU build has no GPU support; a CUDA build here has no GPU 7.
+        (vec!["train", "--device", "cuda:7"], "--device cuda:7"),
+        (vec!["sampler", "--device", "cuda:7"], "--device cuda:7"),
+        (vec!["learner", "--device", "cuda:7"], "--device cuda:7"),
     ];
     for (args, needle) in cases {
         let (code, _, err) = gfn(&args);

@@ -105,7 +105,11 @@ impl StepInputs {
         }
         let row_of = &x.distinct.row_of;
         let (a64, d64) = (a as i64, d as i64);
-        x.pf_index = row_of.iter().zip(&x.actions).map(|(u, act)| u * a64 + act).collect();
+        x.pf_index = row_of
+            .iter()
+            .zip(&x.actions)
+            .map(|(u, act)| u * a64 + act)
+            .collect();
         x.exit_index = row_of.iter().map(|u| u * a64 + a64 - 1).collect();
         x.pb_index = x
             .dst_rows

@@ -7,6 +7,7 @@ use gfn_common::config::ConfigError;
 use gfn_common::pipe::Weights;
 use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
+use gfn_nn::backend::{cpu_device, Cpu};
 use gfn_nn::burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use gfn_nn::burn::optim::GradientsParams;
 use gfn_nn::burn::tensor::backend::{AutodiffBackend, Backend};
@@ -62,6 +63,8 @@ pub struct StepStats {
 /// The training side of a run.
 pub struct Learner<B: AutodiffBackend> {
     net: GflowNet<B>,
+    /// The same network on the CPU, for validation and plots whatever the learner's device.
+    cpu_net: GflowNet<Cpu>,
     /// The authoritative copy of the parameters, in module order.
     params: Vec<f32>,
     optim: FlatAdamW,
@@ -79,10 +82,12 @@ impl<B: AutodiffBackend> Learner<B> {
     pub fn new(cfg: &RunConfig, device: B::Device) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let grid = cfg.grid()?;
-        let net = GflowNet::new(
-            &NetConfig::from_run(cfg, &grid),
+        let net_cfg = NetConfig::from_run(cfg, &grid);
+        let net = GflowNet::new(&net_cfg, &mut SmallRng::seed_from_u64(cfg.seed), &device);
+        let cpu_net = GflowNet::new(
+            &net_cfg,
             &mut SmallRng::seed_from_u64(cfg.seed),
-            &device,
+            &cpu_device(),
         );
         let params = params::flatten(&net);
         let n = params.len();
@@ -102,6 +107,7 @@ impl<B: AutodiffBackend> Learner<B> {
         }
         Ok(Self {
             net,
+            cpu_net,
             params,
             optim: FlatAdamW::new(n, groups),
             loss: LossConfig::from_run(cfg),
@@ -158,9 +164,9 @@ impl<B: AutodiffBackend> Learner<B> {
         Ok(())
     }
 
-    /// The network without autodiff, for evaluation.
-    pub fn inference_net(&self) -> GflowNet<B::InnerBackend> {
-        self.net.valid()
+    /// The current network on the CPU, without autodiff, for evaluation.
+    pub fn cpu_net(&self) -> GflowNet<Cpu> {
+        params::load(self.cpu_net.clone(), &self.params).expect("parameter count is fixed")
     }
 
     /// The model's estimate of log Z: logZ (TB), logF(s0) (DB, SubTB), or the log of the total

@@ -51,7 +51,10 @@ fn the_reduced_tb_paper_grid_writes_its_table_and_plots() {
         .lines()
         .filter(|l| l.ends_with("holds") || l.contains("does not hold"))
         .count();
-    assert_eq!(verdicts, 12, "2 environments × 3 R0 × learned and uniform PB");
+    assert_eq!(
+        verdicts, 12,
+        "2 environments × 3 R0 × learned and uniform PB"
+    );
     for env in ["4d-h8", "2d-h64"] {
         for r0 in ["0.1", "0.01", "0.001"] {
             for kind in ["l1", "modes"] {

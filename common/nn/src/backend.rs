@@ -57,6 +57,38 @@ pub fn role_pool(threads: usize) -> rayon::ThreadPool {
         })
 }
 
+/// Checks, without panicking, that `device` can be used by this build on this machine.
+pub fn check_device(device: gfn_common::Device) -> Result<(), String> {
+    match device {
+        gfn_common::Device::Cpu => Ok(()),
+        gfn_common::Device::Cuda(index) => check_gpu(index),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn check_gpu(index: usize) -> Result<(), String> {
+    Err(format!(
+        "--device cuda:{index}: this gfn was built without GPU support (build with `--features cuda`)"
+    ))
+}
+
+#[cfg(feature = "cuda")]
+fn check_gpu(index: usize) -> Result<(), String> {
+    use cudarc::driver::{result, sys};
+    let name = format!("--device cuda:{index}");
+    // SAFETY: only tries to load the driver library.
+    if !unsafe { sys::is_culib_present() } {
+        return Err(format!("{name}: no NVIDIA driver found (libcuda)"));
+    }
+    result::init().map_err(|e| format!("{name}: the CUDA driver failed to start: {e:?}"))?;
+    let count =
+        result::device::get_count().map_err(|e| format!("{name}: cannot count GPUs: {e:?}"))?;
+    if index >= count.max(0) as usize {
+        return Err(format!("{name}: there are {count} GPU(s)"));
+    }
+    Ok(())
+}
+
 /// Inference backend on an NVIDIA GPU (the `cuda` feature).
 #[cfg(feature = "cuda")]
 pub type Gpu = burn::backend::Cuda;
@@ -67,4 +99,19 @@ pub type GpuAutodiff = burn::backend::Autodiff<Gpu>;
 #[cfg(feature = "cuda")]
 pub fn gpu_device(index: usize) -> burn::backend::cuda::CudaDevice {
     burn::backend::cuda::CudaDevice::new(index)
+}
+
+#[cfg(all(test, not(feature = "cuda")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_needs_the_cuda_build() {
+        assert!(check_device(gfn_common::Device::Cpu).is_ok());
+        let err = check_device(gfn_common::Device::Cuda(1)).unwrap_err();
+        assert!(
+            err.contains("cuda:1") && err.contains("--features cuda"),
+            "{err}"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 
 use super::socket::{Join, Socket};
 use super::NetArgs;
+use crate::device::with_backend;
 use crate::learn::{learn, BatchSource, Leader, WeightSink};
 use crate::train::{conclude, finish, open_run_dir, progress_bar, TrainReport};
 use crate::validate::Validator;
@@ -12,7 +13,8 @@ use gfn_common::pipe::{Delivery, Weights};
 use gfn_common::wire::{Message, WireWeights};
 use gfn_common::RunConfig;
 use gfn_learner::{GradientSync, Learner};
-use gfn_nn::backend::{cpu_device, init_cpu_threads, CpuAutodiff};
+use gfn_nn::backend::init_cpu_threads;
+use gfn_nn::burn::tensor::backend::AutodiffBackend;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -135,6 +137,17 @@ fn replica_sync() -> Result<gfn_learner::LocalSync> {
 /// Runs one learner replica; rank 0 returns the run's report.
 pub fn run(cfg: &RunConfig, net: &NetArgs, progress: bool) -> Result<Option<TrainReport>> {
     cfg.validate()?;
+    with_backend!(cfg.device, |L, device| run_on::<L>(
+        cfg, net, progress, device
+    ))
+}
+
+fn run_on<L: AutodiffBackend>(
+    cfg: &RunConfig,
+    net: &NetArgs,
+    progress: bool,
+    device: L::Device,
+) -> Result<Option<TrainReport>> {
     let mut sync = replica_sync()?;
     let (rank, world) = (sync.rank(), sync.world_size());
     ensure!(
@@ -143,9 +156,8 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, progress: bool) -> Result<Option<Trai
         cfg.batch_size
     );
     init_cpu_threads(cfg.threads);
-    let device = cpu_device();
     let me = format!("learner-{rank}");
-    let mut learner = Learner::<CpuAutodiff>::new(cfg, device)?;
+    let mut learner = Learner::<L>::new(cfg, device)?;
     let mut params = learner.weights().params;
     sync.broadcast(&mut params);
     learner.load_weights(&params)?;

@@ -3,11 +3,13 @@
 
 use super::socket::{Join, Socket};
 use super::NetArgs;
+use crate::device::with_backend;
 use anyhow::Result;
 use gfn_common::pipe::{Shutdown, WeightBoard};
 use gfn_common::wire::Message;
 use gfn_common::{RunConfig, TrajectoryBatch};
-use gfn_nn::backend::{cpu_device, init_cpu_threads, Cpu};
+use gfn_nn::backend::init_cpu_threads;
+use gfn_nn::burn::tensor::backend::{AutodiffBackend, Backend};
 use gfn_sampler::{BatchSink, Sampler, SamplerStats, WeightPolicy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,6 +85,12 @@ fn receive_weights(mut sub: Socket, board: &WeightBoard, shutdown: &Shutdown, id
 /// Runs one sampler until the learner ends the run.
 pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<SamplerStats> {
     cfg.validate()?;
+    with_backend!(cfg.device, |L, device| run_on::<
+        <L as AutodiffBackend>::InnerBackend,
+    >(cfg, net, device))
+}
+
+fn run_on<B: Backend>(cfg: &RunConfig, net: &NetArgs, device: B::Device) -> Result<SamplerStats> {
     init_cpu_threads(cfg.threads);
     let me = format!("sampler-{}", net.id);
     let ctx = zmq::Context::new();
@@ -109,7 +117,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs) -> Result<SamplerStats> {
     );
     let board = Arc::new(WeightBoard::new(4));
     let shutdown = Shutdown::default();
-    let mut sampler = Sampler::<Cpu>::new(cfg, net.id as u64, cpu_device())?;
+    let mut sampler = Sampler::<B>::new(cfg, net.id as u64, device)?;
     let policy = if cfg.sync {
         WeightPolicy::Exact { lag: 0 }
     } else {
