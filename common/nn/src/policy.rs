@@ -3,6 +3,7 @@
 
 use crate::net::{GflowNet, Input, NetNoise};
 use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
 use gfn_common::{HyperGrid, Preprocessor};
 
 /// Value written over the logits of forbidden actions: `exp` of it is exactly 0 in f32, without
@@ -27,6 +28,36 @@ pub fn encode<B: Backend>(
         pre.encode(grid, s, &mut values);
     }
     Input::from_host(values, rows, width, device)
+}
+
+/// Encodes a `[rows, D]` tensor of coordinates where it lives, as [`encode`] does on the host.
+pub fn encode_tensor<B: Backend>(
+    grid: &HyperGrid,
+    pre: Preprocessor,
+    x: Tensor<B, 2, Int>,
+) -> Input<B> {
+    let [rows, d] = x.dims();
+    let h = grid.height();
+    let device = x.device();
+    let index = |x: Tensor<B, 2, Int>| {
+        let strides: Vec<i64> = (0..d).map(|k| grid.stride(k) as i64).collect();
+        let strides = Tensor::<B, 1, Int>::from_data(TensorData::new(strides, [d]), &device);
+        (x * strides.unsqueeze::<2>()).sum_dim(1).reshape([rows])
+    };
+    match pre {
+        Preprocessor::KHot => Input::Dense(
+            x.reshape([rows * d])
+                .one_hot::<2>(h)
+                .float()
+                .reshape([rows, d * h]),
+        ),
+        Preprocessor::OneHot => {
+            let n = grid.enumerable_states().unwrap_or(0);
+            Input::Dense(index(x).one_hot::<2>(n).float())
+        }
+        Preprocessor::Identity => Input::Dense(x.float()),
+        Preprocessor::Enum => Input::Index(index(x)),
+    }
 }
 
 /// Sampling probabilities of one state's forward actions, written into `out`:
@@ -103,6 +134,34 @@ pub fn forward_probs_all_states<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_encoding_matches_the_host_encoding() {
+        use crate::backend::{cpu_device, Cpu};
+        let grid = HyperGrid::new(3, 4).unwrap();
+        let states: Vec<u16> = vec![0, 0, 0, 1, 2, 3, 3, 3, 3, 2, 0, 1];
+        let ints: Vec<i64> = states.iter().map(|&c| c as i64).collect();
+        let dev = cpu_device();
+        let host_values = |input: Input<Cpu>| -> Vec<f32> {
+            match input {
+                Input::Dense(t) => t.into_data().convert::<f32>().to_vec().unwrap(),
+                Input::Index(t) => t.into_data().convert::<f32>().to_vec().unwrap(),
+            }
+        };
+        for pre in [
+            Preprocessor::KHot,
+            Preprocessor::OneHot,
+            Preprocessor::Identity,
+            Preprocessor::Enum,
+        ] {
+            let x = Tensor::<Cpu, 2, Int>::from_data(TensorData::new(ints.clone(), [4, 3]), &dev);
+            assert_eq!(
+                host_values(encode_tensor(&grid, pre, x)),
+                host_values(encode::<Cpu>(&grid, pre, &states, &dev)),
+                "{pre}"
+            );
+        }
+    }
 
     #[test]
     fn sampling_probs_mask_temperature_and_epsilon() {
