@@ -3,7 +3,7 @@
 
 use crate::train::{train, TrainOptions};
 use anyhow::Result;
-use gfn_common::{Loss, RunConfig};
+use gfn_common::{Device, Loss, RunConfig};
 use gfn_nn::backend::{cpu_device, init_cpu_threads, Cpu};
 use gfn_nn::burn::tensor::{Distribution, Tensor};
 use serde::Serialize;
@@ -74,7 +74,12 @@ pub fn bench_config(name: &str, cfg: &RunConfig, sgemm: f64) -> Result<BenchRow>
 }
 
 /// The benchmark configurations of the README: 4-D H=8 batch 16 and 4-D H=16 batch 512, TB.
-pub fn run(steps_small: u64, steps_large: u64, threads: usize) -> Result<Vec<BenchRow>> {
+pub fn run(
+    steps_small: u64,
+    steps_large: u64,
+    threads: usize,
+    device: Device,
+) -> Result<Vec<BenchRow>> {
     init_cpu_threads(threads);
     let sgemm = gfn_nn::backend::role_pool(threads).install(|| sgemm_gflops(1024, 10));
     tracing::info!("SGEMM 1024^3, {threads} thread(s): {sgemm:.1} GFLOP/s");
@@ -85,6 +90,7 @@ pub fn run(steps_small: u64, steps_large: u64, threads: usize) -> Result<Vec<Ben
         validation_interval: u64::MAX,
         paper_window: 0,
         threads,
+        device,
         ..RunConfig::default()
     };
     let mut rows = vec![];
@@ -110,7 +116,11 @@ pub fn run(steps_small: u64, steps_large: u64, threads: usize) -> Result<Vec<Ben
             record: name.ends_with("--record").then(|| record.clone()),
             ..base.clone()
         };
-        let row = bench_config(name, &cfg, sgemm)?;
+        let name = match device {
+            Device::Cpu => name.to_string(),
+            gpu => format!("{name} ({gpu})"),
+        };
+        let row = bench_config(&name, &cfg, sgemm)?;
         tracing::info!(
             "{name}: {:.1} it/s, {:.0} traj/s",
             row.steps_per_s,

@@ -4,7 +4,7 @@
 
 use anyhow::{ensure, Context, Result};
 use gfn_common::wire::{self, Message};
-use gfn_common::RunConfig;
+use gfn_common::{Device, RunConfig};
 use gfn_nn::backend::{cpu_device, Cpu};
 use gfn_sampler::Sampler;
 use serde::Serialize;
@@ -23,12 +23,26 @@ pub struct PipelineRow {
     pub bytes_per_trajectory: f64,
 }
 
-/// The benchmark's run: 4-D H=8, R0 0.1, TB, batch 16, no validation in the timed part.
-pub fn bench_config(steps: u64) -> RunConfig {
+/// What runs where: the grid, the batch, and the learners.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Height of the 4-D grid.
+    pub height: usize,
+    /// Trajectories per sampler batch and per learner step.
+    pub batch_size: usize,
+    /// Learner replicas (mpirun when more than one).
+    pub learners: usize,
+    /// Where the learners compute; samplers use the CPU.
+    pub learner_device: Device,
+}
+
+/// The benchmark's run: 4-D, R0 0.1, TB, no validation in the timed part.
+pub fn bench_config(layout: &Layout, steps: u64) -> RunConfig {
     RunConfig {
         ndim: 4,
-        batch_size: 16,
-        n_trajectories: steps * 16,
+        height: layout.height,
+        batch_size: layout.batch_size,
+        n_trajectories: steps * layout.batch_size as u64,
         validation_interval: u64::MAX,
         validation_samples: 0,
         paper_window: 0,
@@ -70,9 +84,11 @@ fn measure(
     gfn: &Path,
     cfg_flags: &[String],
     samplers: usize,
-    learners: usize,
+    layout: &Layout,
     dir: &Path,
 ) -> Result<(f64, f64, f64)> {
+    let learners = layout.learners;
+    let learner_device = ["--device".to_string(), layout.learner_device.to_string()];
     let net: Vec<String> = vec![
         "--run_token".into(),
         format!("bench-{}", std::process::id()),
@@ -114,6 +130,7 @@ fn measure(
             .arg("--quiet")
             .args(&net)
             .args(cfg_flags)
+            .args(&learner_device)
             .stdout(Stdio::null())
             .status()?
     } else {
@@ -122,6 +139,7 @@ fn measure(
             .arg("--quiet")
             .args(&net)
             .args(cfg_flags)
+            .args(&learner_device)
             .stdout(Stdio::null())
             .status()?
     };
@@ -140,15 +158,18 @@ fn measure(
     ))
 }
 
-/// Measures every sampler count with `learners` learner replicas (mpirun when more than one).
-pub fn run(sampler_counts: &[usize], learners: usize, steps: u64) -> Result<Vec<PipelineRow>> {
+/// Measures every sampler count in `layout`.
+pub fn run(sampler_counts: &[usize], layout: &Layout, steps: u64) -> Result<Vec<PipelineRow>> {
     let gfn = std::env::current_exe()?;
-    let cfg = bench_config(steps);
+    let cfg = bench_config(layout, steps);
+    let learners = layout.learners;
     let flags: Vec<String> = [
         "--ndim",
         "4",
+        "--height",
+        &layout.height.to_string(),
         "--batch_size",
-        "16",
+        &layout.batch_size.to_string(),
         "--n_trajectories",
         &cfg.n_trajectories.to_string(),
         "--validation_interval",
@@ -166,7 +187,7 @@ pub fn run(sampler_counts: &[usize], learners: usize, steps: u64) -> Result<Vec<
     for &s in sampler_counts {
         let dir =
             std::env::temp_dir().join(format!("gfn-bench-pipeline-{}-{s}", std::process::id()));
-        let (tps, sps, ar) = measure(&gfn, &flags, s, learners, &dir)?;
+        let (tps, sps, ar) = measure(&gfn, &flags, s, layout, &dir)?;
         tracing::info!("{s} sampler(s), {learners} learner(s): {tps:.0} traj/s, {sps:.1} steps/s");
         rows.push(PipelineRow {
             samplers: s,

@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gfn_common::config::ConfigError;
-use gfn_common::RunConfig;
+use gfn_common::{Device, RunConfig};
 use gfn_launch::{bench, train};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -90,9 +90,18 @@ struct PipelineArgs {
     /// Learner replicas (more than one needs mpirun and the `mpi` feature).
     #[arg(long, default_value_t = 1)]
     learners: usize,
-    /// Learner steps per measurement (4-D H=8, batch 16, TB).
+    /// Learner steps per measurement (4-D, TB).
     #[arg(long, default_value_t = 2000)]
     steps: u64,
+    /// Grid height.
+    #[arg(long, default_value_t = 8)]
+    height: usize,
+    /// Trajectories per sampler batch and per learner step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Where the learner computes (the samplers use the CPU).
+    #[arg(long, default_value_t = Device::Cpu)]
+    learner_device: Device,
 }
 
 #[derive(Args)]
@@ -138,6 +147,9 @@ struct BenchArgs {
     /// Threads of the CPU kernels.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Where the sampler and learner compute.
+    #[arg(long, default_value_t = Device::Cpu)]
+    device: Device,
     /// Also write the table as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -286,11 +298,24 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
             print!("{}", gfn_launch::replay::inspect(&dir)?);
         }
         Command::BenchPipeline(args) => {
-            let rows = gfn_launch::bench_pipeline::run(&args.samplers, args.learners, args.steps)?;
+            gfn_nn::backend::check_device(args.learner_device).map_err(ConfigError::Unavailable)?;
+            let layout = gfn_launch::bench_pipeline::Layout {
+                height: args.height,
+                batch_size: args.batch_size,
+                learners: args.learners,
+                learner_device: args.learner_device,
+            };
+            let rows = gfn_launch::bench_pipeline::run(&args.samplers, &layout, args.steps)?;
             println!("{}", gfn_launch::bench_pipeline::markdown(&rows));
         }
         Command::Bench(args) => {
-            let rows = bench::run(args.steps_small, args.steps_large, args.threads)?;
+            gfn_nn::backend::check_device(args.device).map_err(ConfigError::Unavailable)?;
+            let rows = bench::run(
+                args.steps_small,
+                args.steps_large,
+                args.threads,
+                args.device,
+            )?;
             println!("{}", bench::markdown(&rows));
             if let Some(path) = args.json {
                 std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
