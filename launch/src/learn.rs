@@ -166,6 +166,7 @@ pub fn learn<B: AutodiffBackend>(
         rows: 0,
     };
     let mut loss_since = (0.0f64, 0u64);
+    let mut log_z_since = (0.0f64, 0u64);
     let mut lag = LagWindow::default();
     let mut rates = SamplerRates::default();
     let mut trajectories = first_step * cfg.batch_size as u64;
@@ -188,6 +189,10 @@ pub fn learn<B: AutodiffBackend>(
         out.losses.push(stats.loss);
         loss_since.0 += stats.loss as f64;
         loss_since.1 += 1;
+        if let Some(z) = learner.log_z_param() {
+            log_z_since.0 += z as f64;
+            log_z_since.1 += 1;
+        }
         if !stats.loss.is_finite() {
             anyhow::bail!(
                 "the loss became {} at step {step}; try a lower --lr or --lr_Z",
@@ -213,6 +218,8 @@ pub fn learn<B: AutodiffBackend>(
                 v.trajectories = trajectories;
                 v.wall_s = wall(start);
                 v.loss = loss_since.0 / loss_since.1.max(1) as f64;
+                v.log_z_mean = (log_z_since.1 > 0).then(|| log_z_since.0 / log_z_since.1 as f64);
+                v.log_z_mean_error = v.log_z_mean.zip(v.log_z_true).map(|(m, t)| (m - t).abs());
                 v.trajectories_per_s = v.trajectories as f64 / v.wall_s;
                 v.checksums = checksums.iter().map(|c| format!("{c:016x}")).collect();
                 v.lag_min = lag.min;
@@ -223,6 +230,7 @@ pub fn learn<B: AutodiffBackend>(
                 v.queue_depth = source.queue_depth();
                 lag = LagWindow::default();
                 loss_since = (0.0, 0);
+                log_z_since = (0.0, 0);
                 report(&v, leader.bar);
                 if let Some(f) = leader.files.as_deref_mut() {
                     f.write("validation", &v)?;

@@ -27,6 +27,12 @@ pub struct Validation {
     pub log_z: Option<f64>,
     pub log_z_true: Option<f64>,
     pub log_z_error: Option<f64>,
+    /// Mean of the logZ parameter (TB) over the learner steps since the previous validation.
+    /// Averaging the iterates removes most of the step-to-step noise that lr_Z 0.1 leaves.
+    #[serde(default)]
+    pub log_z_mean: Option<f64>,
+    #[serde(default)]
+    pub log_z_mean_error: Option<f64>,
     pub modes_found: usize,
     pub n_modes: Option<usize>,
     pub trajectories_per_s: f64,

@@ -169,6 +169,12 @@ impl<B: AutodiffBackend> Learner<B> {
         params::load(self.cpu_net.clone(), &self.params).expect("parameter count is fixed")
     }
 
+    /// The current value of the logZ parameter (TB), read from the flat parameters.
+    pub fn log_z_param(&self) -> Option<f32> {
+        // logZ, when present, is the last parameter.
+        self.net.log_z.as_ref().and(self.params.last().copied())
+    }
+
     /// The model's estimate of log Z: logZ (TB), logF(s0) (DB, SubTB), or the log of the total
     /// edge flow out of s0 (FM); none for ZVar and ModifiedDB.
     pub fn log_z_estimate(&self) -> Option<f32> {
