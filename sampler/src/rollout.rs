@@ -184,54 +184,20 @@ mod tests {
         assert_ne!(c.sample(64), x, "another stream gives other trajectories");
     }
 
-    /// Canonical indices of the terminal states of a batch.
-    fn terminals(grid: &HyperGrid, b: &TrajectoryBatch) -> Vec<usize> {
-        let mut x = vec![0u16; grid.ndim()];
-        b.iter()
-            .map(|(actions, _, _)| {
-                TrajectoryBatch::terminal_state(grid.ndim(), actions, &mut x);
-                grid.index(&x)
-            })
-            .collect()
-    }
-
     #[test]
-    fn device_and_host_rollouts_follow_the_exact_policy_distribution() {
-        use gfn_common::target::{histogram, terminal_distribution};
+    fn device_rollouts_are_valid_and_reproducible() {
         let cfg = RunConfig {
-            ndim: 2,
+            ndim: 3,
             height: 4,
             ..RunConfig::default()
         };
         let (grid, dev) = (cfg.grid().unwrap(), cpu_device());
-        let mut s = Sampler::<Cpu>::new(&cfg, 0, dev).unwrap();
-        // Larger weights than the initial ones make the policy far from uniform.
-        let sharp: Vec<f32> = params::flatten(&s.net).iter().map(|w| 4.0 * w).collect();
-        s.set_weights(0, &sharp).unwrap();
-        let probs =
-            gfn_nn::policy::forward_probs_all_states(&s.net, None, &grid, cfg.preprocessor(), &dev)
-                .unwrap();
-        let exact = terminal_distribution(&grid, &probs);
-        let (mut on_device, mut on_host) = (vec![], vec![]);
-        for _ in 0..20 {
-            let b = s.sample_on_device(1000);
-            b.validate(&grid).unwrap();
-            on_device.extend(terminals(&grid, &b));
-            on_host.extend(terminals(&grid, &s.sample_on_host(1000)));
-        }
-        let l1 = |idx: Vec<usize>| -> f64 {
-            let h = histogram(idx, exact.len());
-            h.iter().zip(&exact).map(|(p, q)| (p - q).abs()).sum()
-        };
-        // About 0.01-0.02 is the sampling noise of 20,000 draws over 16 states; a wrong sign
-        // of the Gumbel noise gives about 0.07.
-        let (l1_device, l1_host) = (l1(on_device), l1(on_host));
-        assert!(l1_device < 0.04, "device rollouts: L1 {l1_device}");
-        assert!(l1_host < 0.04, "host rollouts: L1 {l1_host}");
-        // Same seed, same device trajectories; ε and T change them.
         let mut a = Sampler::<Cpu>::new(&cfg, 3, dev).unwrap();
         let mut b = Sampler::<Cpu>::new(&cfg, 3, dev).unwrap();
-        assert_eq!(a.sample_on_device(64), b.sample_on_device(64));
+        let x = a.sample_on_device(64);
+        x.validate(&grid).unwrap();
+        assert_eq!(x, b.sample_on_device(64));
+        // ε and T change the trajectories; they stay valid.
         let mut c = Sampler::<Cpu>::new(
             &RunConfig {
                 epsilon: 0.5,
@@ -242,9 +208,9 @@ mod tests {
             dev,
         )
         .unwrap();
-        let x = c.sample_on_device(64);
-        x.validate(&grid).unwrap();
-        assert_ne!(x, b.sample_on_device(64));
+        let y = c.sample_on_device(64);
+        y.validate(&grid).unwrap();
+        assert_ne!(y, b.sample_on_device(64));
     }
 
     #[test]

@@ -108,16 +108,22 @@ fn rollouts_follow_the_exact_terminal_distribution() {
     let mut sampler = Sampler::<Cpu>::new(&cfg, 0, dev).unwrap();
     sampler.set_weights(1, &flat).unwrap();
     let n = 40_000;
-    let batch = sampler.sample(n);
-    let mut x = vec![0u16; 2];
-    let idx: Vec<usize> = batch
-        .iter()
-        .map(|(a, _, _)| {
-            TrajectoryBatch::terminal_state(2, a, &mut x);
-            grid.index(&x)
-        })
-        .collect();
-    let l1 = distances(&exact, &histogram(idx, exact.len())).l1;
-    // Expected L1 of n perfect samples over 25 bins is about 0.02.
-    assert!(l1 < 0.05, "rollouts vs DP: L1 {l1}");
+    // Host rollouts (the CPU's) and device rollouts (the GPU's, here on the CPU backend).
+    for (name, batch) in [
+        ("host", sampler.sample_on_host(n)),
+        ("device", sampler.sample_on_device(n)),
+    ] {
+        batch.validate(&grid).unwrap();
+        let mut x = vec![0u16; 2];
+        let idx: Vec<usize> = batch
+            .iter()
+            .map(|(a, _, _)| {
+                TrajectoryBatch::terminal_state(2, a, &mut x);
+                grid.index(&x)
+            })
+            .collect();
+        let l1 = distances(&exact, &histogram(idx, exact.len())).l1;
+        // Expected L1 of n perfect samples over 25 bins is about 0.02.
+        assert!(l1 < 0.05, "{name} rollouts vs DP: L1 {l1}");
+    }
 }
