@@ -256,7 +256,15 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
         }
         Command::Sampler(args) | Command::Buffer(args) | Command::Learner(args) => {
             let (name, sub) = matches.subcommand().unwrap_or(("", matches));
-            let cfg = run_config(&args.config, &args.run, sub)?;
+            // Every role takes the run's flags; the buffer computes nothing, so its --device is
+            // not checked.
+            let cfg = if name == "buffer" {
+                let cfg = merged_config(&args.config, &args.run, sub)?;
+                cfg.validate()?;
+                cfg
+            } else {
+                run_config(&args.config, &args.run, sub)?
+            };
             match name {
                 "sampler" => {
                     gfn_launch::net::sampler::run(&cfg, &args.net)?;
