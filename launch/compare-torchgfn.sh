@@ -46,7 +46,7 @@ import json, statistics, sys
 out, iterations, seeds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
 def torch_final(path):
-    last = [json.loads(l) for l in open(path) if '"it"' in l][-1]
+    last = [r for r in map(json.loads, open(path)) if "it" in r][-1]
     return last["exact_l1"], abs(last["logZ_err"]), last.get("cum_it_s")
 
 def gfn_final(path):
