@@ -55,7 +55,7 @@ def gfn_final(path):
     return last["exact_l1"], last["log_z_error"]
 
 def cell(xs):
-    return f"{statistics.mean(xs):.4f} ± {statistics.pstdev(xs):.4f}"
+    return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}"
 
 lines = [
     f"Exact L1 and |log Z − log Z*| after {iterations * 16:,} trajectories ({iterations} "
