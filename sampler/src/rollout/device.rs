@@ -102,10 +102,23 @@ impl<B: Backend> Sampler<B> {
 }
 
 fn all_true<B: Backend>(t: Tensor<B, 1, Bool>) -> bool {
-    t.all()
-        .into_data()
-        .as_slice::<bool>()
-        .ok()
-        .and_then(|v| v.first().copied())
-        .unwrap_or(false)
+    // Through integers: backends store booleans differently.
+    let min = t.int().min().into_data().convert::<i64>();
+    min.as_slice::<i64>().ok().and_then(|v| v.first().copied()) == Some(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gfn_nn::backend::{cpu_device, Cpu};
+
+    #[test]
+    fn all_true_reads_a_bool_tensor() {
+        let bools = |v: &[i64]| {
+            Tensor::<Cpu, 1, Int>::from_data(TensorData::new(v.to_vec(), [v.len()]), &cpu_device())
+                .equal_elem(1)
+        };
+        assert!(all_true(bools(&[1, 1, 1])));
+        assert!(!all_true(bools(&[1, 0, 1])));
+    }
 }
