@@ -236,7 +236,7 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
     let mut md = format!("# {preset}: results\n\nMean ± standard deviation over {seeds} seed(s) of the final validation.\n\n");
     md += "| configuration | exact L1 | paper L1 (mean) | sampled L1 | \\|log Z − log Z*\\| | \\|mean log Z − log Z*\\| | modes found | trajectories to exact L1 ≤ 0.5 / 0.2 / 0.1 | wall s |\n|---|---|---|---|---|---|---|---|---|\n";
     let mut curves: BTreeMap<(usize, usize), Vec<VariantRuns>> = BTreeMap::new();
-    let mut finals: Vec<FinalL1> = vec![];
+    let mut l1_at_budgets: Vec<VariantL1> = vec![];
     for p in points {
         let runs: Vec<RunResult> = (0..seeds)
             .filter_map(|s| read_run(&out.join(&p.name).join(format!("seed{s}"))))
@@ -273,13 +273,12 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
             )
         });
         let wall: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
-        let l1 = col(|v| v.exact_l1);
-        if !l1.is_empty() {
-            finals.push(FinalL1 {
+        if let Some(at) = l1_at(&runs) {
+            l1_at_budgets.push(VariantL1 {
                 env: p.env,
                 r0: p.r0,
                 variant: p.variant.clone(),
-                mean_sd: mean_sd(&l1),
+                at,
             });
         }
         let _ = writeln!(
@@ -303,7 +302,7 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
             runs: runs.into_iter().map(|r| r.validations).collect(),
         });
     }
-    md += &ordering(&finals);
+    md += &ordering(&l1_at_budgets);
     md += "\nPlots: `l1-<D>d-h<H>-r0_<R0>.png` (exact L1 against states visited, mean over seeds, per variant) and `modes-<D>d-h<H>-r0_<R0>.png`; 2-D runs also have `heatmap.png` in their run folders.\n";
     let table = out.join("results.md");
     std::fs::create_dir_all(out)?;
@@ -347,62 +346,108 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
     Ok(table)
 }
 
-/// The mean final exact L1 of one configuration over its seeds.
-struct FinalL1 {
+/// Fractions of the trajectory budget at which the TB paper's ordering is checked.
+const BUDGET_POINTS: [f64; 3] = [0.1, 0.5, 1.0];
+
+/// Exact L1 over the seeds of one configuration at a point of its run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct L1At {
+    trajectories: u64,
+    mean: f64,
+    sd: f64,
+}
+
+/// One configuration's exact L1 at each of [`BUDGET_POINTS`].
+struct VariantL1 {
     env: (usize, usize),
     r0: f32,
     variant: String,
-    mean_sd: (f64, f64),
+    at: Vec<L1At>,
 }
 
-/// The TB paper's ordering at equal budget, checked per environment, R0 and backward policy:
-/// TB's final exact L1 at or below DB's and FM's.
-fn ordering(finals: &[FinalL1]) -> String {
+/// Exact L1 (mean and sd over seeds) at each of [`BUDGET_POINTS`]: the validation nearest to
+/// that fraction of the run (validations align across seeds and variants of a grid).
+fn l1_at(runs: &[RunResult]) -> Option<Vec<L1At>> {
+    let n = runs.iter().map(|r| r.validations.len()).min()?;
+    if n == 0 {
+        return None;
+    }
+    BUDGET_POINTS
+        .iter()
+        .map(|f| {
+            let i = (f * (n - 1) as f64).round() as usize;
+            let l1: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.validations[i].exact_l1)
+                .collect();
+            let (mean, sd) = mean_sd(&l1);
+            (!l1.is_empty()).then_some(L1At {
+                trajectories: runs[0].validations[i].trajectories,
+                mean,
+                sd,
+            })
+        })
+        .collect()
+}
+
+/// The TB paper's ordering at equal budget, checked per environment, R0, backward policy and
+/// budget point: TB's exact L1 at or below DB's and FM's.
+fn ordering(variants: &[VariantL1]) -> String {
     let mut md = String::new();
-    let find = |f: &FinalL1, variant: &str| {
-        finals
+    let find = |f: &VariantL1, variant: &str| {
+        variants
             .iter()
             .find(|g| g.env == f.env && g.r0 == f.r0 && g.variant == variant)
     };
-    for tb in finals.iter().filter(|f| f.variant.starts_with("TB")) {
+    for tb in variants.iter().filter(|f| f.variant.starts_with("TB")) {
         let suffix = &tb.variant[2..];
-        let others: Vec<&FinalL1> = [format!("DB{suffix}"), "FM".to_string()]
+        let others: Vec<&VariantL1> = [format!("DB{suffix}"), "FM".to_string()]
             .iter()
             .filter_map(|v| find(tb, v))
             .collect();
         if others.is_empty() {
             continue;
         }
-        let worse: Vec<String> = others
-            .iter()
-            .filter(|o| o.mean_sd.0 < tb.mean_sd.0)
-            .map(|o| o.variant.clone())
-            .collect();
-        let mut all: Vec<&FinalL1> = others.clone();
-        all.push(tb);
-        all.sort_by(|a, b| a.mean_sd.0.total_cmp(&b.mean_sd.0));
-        let order: Vec<String> = all
-            .iter()
-            .map(|f| format!("{} {:.4} ± {:.4}", f.variant, f.mean_sd.0, f.mean_sd.1))
-            .collect();
-        let verdict = if worse.is_empty() {
-            "holds".to_string()
-        } else {
-            format!("does not hold ({} below {})", worse.join(", "), tb.variant)
-        };
-        let _ = writeln!(
-            md,
-            "- {}-D H={}, R0 {}: {} — {verdict}",
-            tb.env.0,
-            tb.env.1,
-            tb.r0,
-            order.join(" ≤ ")
-        );
+        for (k, fraction) in BUDGET_POINTS.iter().enumerate() {
+            let mut all: Vec<(&str, L1At)> = others
+                .iter()
+                .chain(std::iter::once(&tb))
+                .filter_map(|v| v.at.get(k).map(|a| (v.variant.as_str(), *a)))
+                .collect();
+            all.sort_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
+            let Some(&(_, tb_at)) = all.iter().find(|(v, _)| *v == tb.variant) else {
+                continue;
+            };
+            let better: Vec<&str> = all
+                .iter()
+                .filter(|(_, a)| a.mean < tb_at.mean)
+                .map(|(v, _)| *v)
+                .collect();
+            let order: Vec<String> = all
+                .iter()
+                .map(|(v, a)| format!("{v} {:.4} ± {:.4}", a.mean, a.sd))
+                .collect();
+            let verdict = if better.is_empty() {
+                "holds".to_string()
+            } else {
+                format!("does not hold ({} below {})", better.join(", "), tb.variant)
+            };
+            let _ = writeln!(
+                md,
+                "- {}-D H={}, R0 {}, {:.0} % of the budget ({} trajectories): {} — {verdict}",
+                tb.env.0,
+                tb.env.1,
+                tb.r0,
+                100.0 * fraction,
+                tb_at.trajectories,
+                order.join(" ≤ ")
+            );
+        }
     }
     if md.is_empty() {
         return md;
     }
-    format!("\n## Ordering of the TB paper\n\nFinal exact L1 (mean ± sd over seeds), best first; the paper has TB at or below DB and FM at equal budget.\n\n{md}")
+    format!("\n## Ordering of the TB paper\n\nExact L1 (mean ± sd over seeds) at 10 %, 50 % and 100 % of the trajectory budget, best first. The paper has TB at or below DB and FM at equal budget.\n\n{md}")
 }
 
 /// Mean over seeds of exact L1 and modes found against states visited (validations align).
@@ -426,31 +471,69 @@ fn mean_curves(runs: &[Vec<Validation>]) -> (Curve, Curve) {
 mod tests {
     use super::*;
 
-    fn final_l1(variant: &str, r0: f32, mean: f64) -> FinalL1 {
-        FinalL1 {
+    fn variant(name: &str, r0: f32, means: [f64; 3]) -> VariantL1 {
+        VariantL1 {
             env: (4, 8),
             r0,
-            variant: variant.into(),
-            mean_sd: (mean, 0.01),
+            variant: name.into(),
+            at: means
+                .iter()
+                .map(|&mean| L1At {
+                    trajectories: 1000,
+                    mean,
+                    sd: 0.01,
+                })
+                .collect(),
         }
     }
 
     #[test]
-    fn ordering_names_the_losses_that_beat_tb() {
-        let finals = [
-            final_l1("TB", 0.1, 0.04),
-            final_l1("DB", 0.1, 0.05),
-            final_l1("FM", 0.1, 0.09),
-            final_l1("TB", 0.01, 0.06),
-            final_l1("DB", 0.01, 0.05),
-            final_l1("TB-uniform_pb", 0.01, 0.07),
+    fn ordering_names_the_losses_that_beat_tb_at_each_budget_point() {
+        let variants = [
+            variant("TB", 0.1, [0.2, 0.1, 0.04]),
+            variant("DB", 0.1, [0.3, 0.2, 0.05]),
+            variant("FM", 0.1, [0.4, 0.3, 0.09]),
+            variant("TB", 0.01, [0.2, 0.1, 0.06]),
+            variant("DB", 0.01, [0.3, 0.2, 0.05]),
+            variant("TB-uniform_pb", 0.01, [0.3, 0.2, 0.07]),
         ];
-        let md = ordering(&finals);
+        let md = ordering(&variants);
         let lines: Vec<&str> = md.lines().filter(|l| l.starts_with("- ")).collect();
-        assert_eq!(lines.len(), 2, "{md}");
-        assert!(lines[0].starts_with("- 4-D H=8, R0 0.1: TB 0.0400"), "{md}");
-        assert!(lines[0].ends_with("holds"), "{md}");
-        assert!(lines[1].ends_with("does not hold (DB below TB)"), "{md}");
-        assert!(ordering(&finals[5..]).is_empty());
+        assert_eq!(lines.len(), 6, "{md}");
+        assert!(
+            lines[0].starts_with(
+                "- 4-D H=8, R0 0.1, 10 % of the budget (1000 trajectories): TB 0.2000"
+            ),
+            "{md}"
+        );
+        assert!(lines[..5].iter().all(|l| l.ends_with("holds")), "{md}");
+        assert!(lines[5].ends_with("does not hold (DB below TB)"), "{md}");
+        assert!(ordering(&variants[5..]).is_empty());
+    }
+
+    #[test]
+    fn l1_at_reads_the_nearest_validations() {
+        let run = |l1s: &[f64]| RunResult {
+            validations: l1s
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| Validation {
+                    trajectories: 100 * i as u64,
+                    exact_l1: Some(l),
+                    ..Validation::default()
+                })
+                .collect(),
+            wall_s: 1.0,
+        };
+        let at = l1_at(&[
+            run(&[1.0, 0.5, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1]),
+            run(&[1.0, 0.7, 0.5, 0.4, 0.3, 0.2, 0.2, 0.2, 0.2, 0.2, 0.3]),
+        ])
+        .unwrap();
+        assert_eq!(at.len(), 3);
+        assert_eq!((at[0].trajectories, at[0].mean), (100, 0.6));
+        assert_eq!((at[1].trajectories, at[1].mean), (500, 0.1));
+        assert_eq!((at[2].trajectories, at[2].mean), (1000, 0.2));
+        assert!(l1_at(&[]).is_none());
     }
 }

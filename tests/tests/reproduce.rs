@@ -52,8 +52,8 @@ fn the_reduced_tb_paper_grid_writes_its_table_and_plots() {
         .filter(|l| l.ends_with("holds") || l.contains("does not hold"))
         .count();
     assert_eq!(
-        verdicts, 12,
-        "2 environments × 3 R0 × learned and uniform PB"
+        verdicts, 36,
+        "2 environments × 3 R0 × learned and uniform PB × 3 budget points"
     );
     for env in ["4d-h8", "2d-h64"] {
         for r0 in ["0.1", "0.01", "0.001"] {
