@@ -354,7 +354,8 @@ const BUDGET_POINTS: [f64; 3] = [0.1, 0.5, 1.0];
 struct L1At {
     trajectories: u64,
     mean: f64,
-    sd: f64,
+    /// Standard deviation over seeds; none for one seed.
+    sd: Option<f64>,
 }
 
 /// One configuration's exact L1 at each of [`BUDGET_POINTS`].
@@ -384,7 +385,7 @@ fn l1_at(runs: &[RunResult]) -> Option<Vec<L1At>> {
             (!l1.is_empty()).then_some(L1At {
                 trajectories: runs[0].validations[i].trajectories,
                 mean,
-                sd,
+                sd: (l1.len() > 1).then_some(sd),
             })
         })
         .collect()
@@ -425,7 +426,10 @@ fn ordering(variants: &[VariantL1]) -> String {
                 .collect();
             let order: Vec<String> = all
                 .iter()
-                .map(|(v, a)| format!("{v} {:.4} ± {:.4}", a.mean, a.sd))
+                .map(|(v, a)| match a.sd {
+                    Some(sd) => format!("{v} {:.4} ± {sd:.4}", a.mean),
+                    None => format!("{v} {:.4}", a.mean),
+                })
                 .collect();
             let verdict = if better.is_empty() {
                 "holds".to_string()
@@ -481,7 +485,7 @@ mod tests {
                 .map(|&mean| L1At {
                     trajectories: 1000,
                     mean,
-                    sd: 0.01,
+                    sd: Some(0.01),
                 })
                 .collect(),
         }
