@@ -7,7 +7,8 @@
 #
 # Defaults: 6250 iterations (100,000 trajectories), seeds 0-2, out = results/compare-torchgfn.
 # torchgfn runs on one thread; its side comes from ../shared/bench/torchgfn_hypergrid.py.
-# Finished runs (a file with a final line) are not rerun.
+# Finished runs (a file with a final line) are not rerun. R0S="0.1 0.01" limits the runs to
+# some R0 (to share them between two invocations on one folder); the table needs all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iterations="${1:-6250}"
@@ -21,7 +22,7 @@ cargo build --release -q -p gfn-launch
 gfn="$CARGO_TARGET_DIR/release/gfn"
 mkdir -p "$out"
 
-for r0 in 0.1 0.01 0.001; do
+for r0 in ${R0S:-0.1 0.01 0.001}; do
     for ((seed = 0; seed < seeds; seed++)); do
         name="r0_${r0}-seed${seed}"
         if ! grep -qs "\"it\": $iterations," "$out/torchgfn-$name.jsonl"; then
@@ -65,8 +66,12 @@ lines = [
     "|---|---|---|---|---|",
 ]
 for r0 in ["0.1", "0.01", "0.001"]:
-    t = [torch_final(f"{out}/torchgfn-r0_{r0}-seed{s}.jsonl") for s in range(seeds)]
-    g = [gfn_final(f"{out}/gfn-r0_{r0}-seed{s}/metrics.jsonl") for s in range(seeds)]
+    try:
+        t = [torch_final(f"{out}/torchgfn-r0_{r0}-seed{s}.jsonl") for s in range(seeds)]
+        g = [gfn_final(f"{out}/gfn-r0_{r0}-seed{s}/metrics.jsonl") for s in range(seeds)]
+    except (OSError, IndexError):
+        lines.append(f"| {r0} | runs missing | | | |")
+        continue
     lines.append(
         f"| {r0} | {cell([x[0] for x in t])} | {cell([x[0] for x in g])} "
         f"| {cell([x[1] for x in t])} | {cell([x[1] for x in g])} |"
