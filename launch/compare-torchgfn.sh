@@ -48,10 +48,14 @@ out, iterations, seeds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
 def torch_final(path):
     last = [r for r in map(json.loads, open(path)) if "it" in r][-1]
+    if last["it"] != iterations:
+        raise IndexError(f"{path}: the run has not finished")
     return last["exact_l1"], abs(last["logZ_err"])
 
 def gfn_final(path):
     rows = [json.loads(l) for l in open(path)]
+    if not any("summary" in r for r in rows):
+        raise IndexError(f"{path}: the run has not finished")
     last = [r["validation"] for r in rows if "validation" in r][-1]
     return last["exact_l1"], last["log_z_error"]
 
