@@ -6,27 +6,20 @@
 macro_rules! with_backend {
     ($device:expr, |$L:ident, $dev:ident| $body:expr) => {{
         let device: gfn_common::Device = $device;
-        let unavailable =
-            |e: String| -> anyhow::Error { gfn_common::config::ConfigError::Unavailable(e).into() };
+        gfn_nn::backend::check_device(device)?;
         match device {
-            gfn_common::Device::Cpu => {
-                type $L = gfn_nn::backend::CpuAutodiff;
-                let $dev = gfn_nn::backend::cpu_device();
-                $body
-            }
             #[cfg(feature = "cuda")]
             gfn_common::Device::Cuda(index) => {
-                gfn_nn::backend::check_device(device).map_err(unavailable)?;
                 type $L = gfn_nn::backend::GpuAutodiff;
                 let $dev = gfn_nn::backend::gpu_device(index);
                 $body
             }
-            #[cfg(not(feature = "cuda"))]
-            gfn_common::Device::Cuda(_) => Err(unavailable(
-                gfn_nn::backend::check_device(device)
-                    .err()
-                    .unwrap_or_default(),
-            )),
+            // The CPU; without the `cuda` feature, `check_device` has refused every GPU.
+            _ => {
+                type $L = gfn_nn::backend::CpuAutodiff;
+                let $dev = gfn_nn::backend::cpu_device();
+                $body
+            }
         }
     }};
 }

@@ -209,17 +209,19 @@ pub fn learn<B: AutodiffBackend>(
             if let Some(checksums) = checksums {
                 let t = Instant::now();
                 let net = learner.cpu_net();
-                let mut v =
-                    leader
-                        .validator
-                        .validate(&net, learner.log_z_estimate(), step, &cpu_device());
+                let log_z_mean = (log_z_since.1 > 0).then(|| log_z_since.0 / log_z_since.1 as f64);
+                let mut v = leader.validator.validate(
+                    &net,
+                    learner.log_z_estimate(),
+                    log_z_mean,
+                    step,
+                    &cpu_device(),
+                );
                 out.time.validation += t.elapsed().as_secs_f64();
                 v.step = step + 1;
                 v.trajectories = trajectories;
                 v.wall_s = wall(start);
                 v.loss = loss_since.0 / loss_since.1.max(1) as f64;
-                v.log_z_mean = (log_z_since.1 > 0).then(|| log_z_since.0 / log_z_since.1 as f64);
-                v.log_z_mean_error = v.log_z_mean.zip(v.log_z_true).map(|(m, t)| (m - t).abs());
                 v.trajectories_per_s = v.trajectories as f64 / v.wall_s;
                 v.checksums = checksums.iter().map(|c| format!("{c:016x}")).collect();
                 v.lag_min = lag.min;

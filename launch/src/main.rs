@@ -156,7 +156,7 @@ struct BenchArgs {
 }
 
 /// The run configuration: the config file (if any), overridden by flags given explicitly;
-/// validated, with its device checked.
+/// validated.
 fn run_config(
     config: &Option<PathBuf>,
     run: &RunConfig,
@@ -164,7 +164,17 @@ fn run_config(
 ) -> Result<RunConfig, ConfigError> {
     let cfg = merged_config(config, run, matches)?;
     cfg.validate()?;
-    gfn_nn::backend::check_device(cfg.device).map_err(ConfigError::Unavailable)?;
+    Ok(cfg)
+}
+
+/// [`run_config`] for a command that computes: its `--device` is checked before anything runs.
+fn compute_config(
+    config: &Option<PathBuf>,
+    run: &RunConfig,
+    matches: &ArgMatches,
+) -> Result<RunConfig, ConfigError> {
+    let cfg = run_config(config, run, matches)?;
+    gfn_nn::backend::check_device(cfg.device)?;
     Ok(cfg)
 }
 
@@ -234,7 +244,7 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let sub = matches.subcommand_matches("train").unwrap_or(matches);
-            let cfg = run_config(&args.config, &args.run, sub)?;
+            let cfg = compute_config(&args.config, &args.run, sub)?;
             tracing::info!(
                 "training {} on {}-D H={} R0={} for {} trajectories (batch {}), run folder {}",
                 cfg.loss,
@@ -259,11 +269,9 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
             // Every role takes the run's flags; the buffer computes nothing, so its --device is
             // not checked.
             let cfg = if name == "buffer" {
-                let cfg = merged_config(&args.config, &args.run, sub)?;
-                cfg.validate()?;
-                cfg
-            } else {
                 run_config(&args.config, &args.run, sub)?
+            } else {
+                compute_config(&args.config, &args.run, sub)?
             };
             match name {
                 "sampler" => {
@@ -283,7 +291,7 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
         }
         Command::Replay(args) => {
             let sub = matches.subcommand_matches("replay").unwrap_or(matches);
-            let cfg = run_config(&args.train.config, &args.train.run, sub)?;
+            let cfg = compute_config(&args.train.config, &args.train.run, sub)?;
             let opts = train::TrainOptions {
                 progress: !args.train.quiet,
                 write_files: true,
@@ -306,7 +314,7 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
             print!("{}", gfn_launch::replay::inspect(&dir)?);
         }
         Command::BenchPipeline(args) => {
-            gfn_nn::backend::check_device(args.learner_device).map_err(ConfigError::Unavailable)?;
+            gfn_nn::backend::check_device(args.learner_device)?;
             let layout = gfn_launch::bench_pipeline::Layout {
                 height: args.height,
                 batch_size: args.batch_size,
@@ -317,7 +325,7 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
             println!("{}", gfn_launch::bench_pipeline::markdown(&rows));
         }
         Command::Bench(args) => {
-            gfn_nn::backend::check_device(args.device).map_err(ConfigError::Unavailable)?;
+            gfn_nn::backend::check_device(args.device)?;
             let rows = bench::run(
                 args.steps_small,
                 args.steps_large,

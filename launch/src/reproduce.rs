@@ -317,30 +317,24 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
                 .push((variant.clone(), l1, modes));
         }
         for (r0, series) in by_r0 {
-            let l1: Vec<(&str, Vec<(f64, f64)>)> = series
-                .iter()
-                .map(|(n, l, _)| (n.as_str(), l.clone()))
-                .collect();
-            let title = format!("{d}-D H={h}, R0={r0}: exact L1");
-            log_lines(
-                &out.join(format!("l1-{d}d-h{h}-r0_{r0}.png")),
-                &title,
-                "states visited",
-                "exact L1 (sum)",
-                &l1,
-            )?;
-            let modes: Vec<(&str, Vec<(f64, f64)>)> = series
-                .iter()
-                .map(|(n, _, m)| (n.as_str(), m.clone()))
-                .collect();
-            let title = format!("{d}-D H={h}, R0={r0}: modes found");
-            log_lines(
-                &out.join(format!("modes-{d}d-h{h}-r0_{r0}.png")),
-                &title,
-                "states visited",
-                "modes found",
-                &modes,
-            )?;
+            type Pick = fn(&(String, Curve, Curve)) -> &Curve;
+            let plots: [(&str, &str, &str, Pick); 2] = [
+                ("l1", "exact L1", "exact L1 (sum)", |s| &s.1),
+                ("modes", "modes found", "modes found", |s| &s.2),
+            ];
+            for (file, what, y_label, pick) in plots {
+                let lines: Vec<(&str, Curve)> = series
+                    .iter()
+                    .map(|s| (s.0.as_str(), pick(s).clone()))
+                    .collect();
+                log_lines(
+                    &out.join(format!("{file}-{d}d-h{h}-r0_{r0}.png")),
+                    &format!("{d}-D H={h}, R0={r0}: {what}"),
+                    "states visited",
+                    y_label,
+                    &lines,
+                )?;
+            }
         }
     }
     Ok(table)

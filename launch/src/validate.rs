@@ -112,11 +112,12 @@ impl Validator {
     }
 
     /// Measures the policy `net` (noise off) at learner step `step`, with the model's log Z
-    /// estimate `log_z`.
+    /// estimate `log_z` and the mean `log_z_mean` of logZ since the previous validation.
     pub fn validate<B: Backend>(
         &mut self,
         net: &GflowNet<B>,
         log_z: Option<f32>,
+        log_z_mean: Option<f64>,
         step: u64,
         device: &B::Device,
     ) -> Validation {
@@ -124,6 +125,7 @@ impl Validator {
             states_visited: self.visits.visited,
             modes_found: self.visits.modes_found.len(),
             log_z: log_z.map(|z| z as f64),
+            log_z_mean,
             ..Default::default()
         };
         let Some(target) = &self.target else {
@@ -132,6 +134,7 @@ impl Validator {
         v.n_modes = Some(target.modes.len());
         v.log_z_true = Some(target.log_z);
         v.log_z_error = v.log_z.map(|z| (z - target.log_z).abs());
+        v.log_z_mean_error = v.log_z_mean.map(|z| (z - target.log_z).abs());
         if let Some(p_t) = self.exact_distribution(net, device) {
             let exact = distances(&target.probs, &p_t);
             v.exact_l1 = Some(exact.l1);

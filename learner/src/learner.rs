@@ -178,10 +178,10 @@ impl<B: AutodiffBackend> Learner<B> {
     /// The model's estimate of log Z: logZ (TB), logF(s0) (DB, SubTB), or the log of the total
     /// edge flow out of s0 (FM); none for ZVar and ModifiedDB.
     pub fn log_z_estimate(&self) -> Option<f32> {
-        let net = self.net.valid();
-        if let Some(z) = net.log_z_value() {
-            return Some(scalar(z));
+        if let Some(z) = self.log_z_param() {
+            return Some(z);
         }
+        let net = self.net.valid();
         let flow_matching = self.loss.loss == gfn_common::Loss::Fm;
         if net.logf.is_none() && !flow_matching {
             return None;

@@ -1,5 +1,7 @@
 //! The concrete backends, and the per-thread float settings they need on the CPU.
 
+use gfn_common::config::ConfigError;
+
 /// Inference backend on the CPU.
 pub type Cpu = burn::backend::Flex;
 /// Training backend on the CPU.
@@ -58,10 +60,10 @@ pub fn role_pool(threads: usize) -> rayon::ThreadPool {
 }
 
 /// Checks, without panicking, that `device` can be used by this build on this machine.
-pub fn check_device(device: gfn_common::Device) -> Result<(), String> {
+pub fn check_device(device: gfn_common::Device) -> Result<(), ConfigError> {
     match device {
         gfn_common::Device::Cpu => Ok(()),
-        gfn_common::Device::Cuda(index) => check_gpu(index),
+        gfn_common::Device::Cuda(index) => check_gpu(index).map_err(ConfigError::Unavailable),
     }
 }
 
@@ -108,7 +110,9 @@ mod tests {
     #[test]
     fn gpu_needs_the_cuda_build() {
         assert!(check_device(gfn_common::Device::Cpu).is_ok());
-        let err = check_device(gfn_common::Device::Cuda(1)).unwrap_err();
+        let err = check_device(gfn_common::Device::Cuda(1))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("cuda:1") && err.contains("--features cuda"),
             "{err}"
