@@ -117,6 +117,16 @@ impl From<Device> for String {
 }
 
 named_enum! {
+    /// The nonlinearity after every hidden layer.
+    Activation {
+        /// max(x, 0): torchgfn's MLP.
+        Relu = "relu",
+        /// max(x, 0.01·x): PyTorch's `nn.LeakyReLU()`, the TB paper's MLP.
+        LeakyRelu = "leaky_relu",
+    }
+}
+
+named_enum! {
     /// Which trajectories a replay buffer keeps when it is full.
     ReplayPolicy {
         /// Keep the newest.
@@ -185,9 +195,12 @@ pub struct RunConfig {
     /// Width of the hidden layers.
     #[arg(long, default_value_t = 256)]
     pub hidden_dim: usize,
-    /// Number of hidden layers (Linear+ReLU), the input projection included.
+    /// Number of hidden layers (Linear + activation), the input projection included.
     #[arg(long, default_value_t = 2)]
     pub n_hidden: usize,
+    /// Nonlinearity after each hidden layer: relu or leaky_relu (slope 0.01).
+    #[arg(long, default_value_t = Activation::Relu)]
+    pub activation: Activation,
     /// PB and logF share the trunk of PF.
     #[arg(long)]
     pub tied: bool,

@@ -25,6 +25,9 @@ pub struct Preset {
     /// `LOSS[-uniform_pb][-tied]`, e.g. `TB-uniform_pb`, `SubTB-tied`.
     pub variants: Vec<String>,
     pub base: toml::Table,
+    /// Settings of one variant on top of `base`, e.g. `[overrides.FM] lr = 1e-4`.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, toml::Table>,
 }
 
 /// One configuration of the grid (all its seeds).
@@ -50,17 +53,29 @@ impl Preset {
         toml::from_str(&text).with_context(|| format!("parsing preset {}", path.display()))
     }
 
+    /// `[base]` with the variant's overrides, as a run configuration.
+    fn variant_base(&self, variant: &str) -> Result<RunConfig> {
+        let mut table = self.base.clone();
+        if let Some(extra) = self.overrides.get(variant) {
+            table.extend(extra.clone());
+        }
+        table.try_into().with_context(|| {
+            format!(
+                "the preset's [base] with [overrides.{variant}] is not a valid run configuration"
+            )
+        })
+    }
+
     /// Every grid point, with its trajectory budget scaled by `budget`.
     pub fn points(&self, budget: f64) -> Result<Vec<GridPoint>> {
-        let base: RunConfig = self
-            .base
-            .clone()
-            .try_into()
-            .context("the preset's [base] is not a valid run configuration")?;
+        if let Some(name) = self.overrides.keys().find(|k| !self.variants.contains(k)) {
+            bail!("[overrides.{name}] names no variant of the preset");
+        }
         let mut out = vec![];
         for &(ndim, height) in &self.envs {
             for &r0 in &self.r0 {
                 for variant in &self.variants {
+                    let base = self.variant_base(variant)?;
                     let mut parts = variant.split('-');
                     let loss: Loss = parts
                         .next()
@@ -483,6 +498,49 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn every_shipped_preset_is_a_valid_grid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/presets");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let preset = Preset::load(path.to_str().unwrap()).unwrap();
+            let points = preset.points(1.0).unwrap();
+            assert!(!points.is_empty(), "{}", path.display());
+            n += 1;
+        }
+        assert!(n >= 3, "presets found: {n}");
+    }
+
+    #[test]
+    fn overrides_apply_to_their_variant_only() {
+        let text = r#"
+            seeds = 1
+            envs = [[2, 8]]
+            R0 = [0.1]
+            variants = ["TB", "FM"]
+            [base]
+            n_trajectories = 3200
+            activation = "leaky_relu"
+            [overrides.FM]
+            lr = 1e-4
+        "#;
+        let preset: Preset = toml::from_str(text).unwrap();
+        let points = preset.points(1.0).unwrap();
+        let lr = |name: &str| points.iter().find(|p| p.variant == name).unwrap().config.lr;
+        assert_eq!((lr("TB"), lr("FM")), (1e-3, 1e-4));
+        assert!(points
+            .iter()
+            .all(|p| p.config.activation == gfn_common::Activation::LeakyRelu));
+
+        let typo: Preset = toml::from_str(&text.replace("overrides.FM", "overrides.DB")).unwrap();
+        let err = typo.points(1.0).unwrap_err().to_string();
+        assert!(err.contains("[overrides.DB] names no variant"), "{err}");
+        let bad: Preset = toml::from_str(&text.replace("lr = 1e-4", "lr = \"fast\"")).unwrap();
+        let err = format!("{:#}", bad.points(1.0).unwrap_err());
+        assert!(err.contains("[overrides.FM]"), "{err}");
     }
 
     #[test]

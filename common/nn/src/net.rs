@@ -3,11 +3,14 @@
 
 use crate::layer::{Layer, LayerNoise};
 use burn::module::{Module, Param};
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{leaky_relu, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use gfn_common::{HyperGrid, Loss, RunConfig};
+use gfn_common::{Activation, HyperGrid, Loss, RunConfig};
 use rand::Rng;
+
+/// PyTorch's default `nn.LeakyReLU` slope, as in the TB paper's MLP.
+pub const LEAKY_RELU_SLOPE: f64 = 0.01;
 
 /// Shape of a [`GflowNet`], derived from the run configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +20,7 @@ pub struct NetConfig {
     pub ndim: usize,
     pub hidden_dim: usize,
     pub n_hidden: usize,
+    pub activation: Activation,
     pub tied: bool,
     pub tabular: bool,
     pub n_noisy_layers: usize,
@@ -44,6 +48,7 @@ impl NetConfig {
             ndim: grid.ndim(),
             hidden_dim: cfg.hidden_dim,
             n_hidden: cfg.n_hidden,
+            activation: cfg.activation,
             tied: cfg.tied,
             tabular: cfg.tabular,
             n_noisy_layers: cfg.n_noisy_layers,
@@ -55,10 +60,12 @@ impl NetConfig {
     }
 }
 
-/// Hidden layers, each followed by a ReLU.
+/// Hidden layers, each followed by a ReLU (or a leaky ReLU).
 #[derive(Module, Debug)]
 pub struct Trunk<B: Backend> {
     pub layers: Vec<Layer<B>>,
+    /// The leaky ReLU's slope below zero; 0 for a ReLU.
+    pub negative_slope: f64,
 }
 
 /// One estimator: an own trunk (absent when tied or tabular) and an output layer. For tables the
@@ -142,7 +149,14 @@ impl<B: Backend> Trunk<B> {
                 )
             })
             .collect();
-        Self { layers }
+        let negative_slope = match cfg.activation {
+            Activation::Relu => 0.0,
+            Activation::LeakyRelu => LEAKY_RELU_SLOPE,
+        };
+        Self {
+            layers,
+            negative_slope,
+        }
     }
 
     fn forward<'a>(
@@ -155,7 +169,12 @@ impl<B: Backend> Trunk<B> {
     {
         for layer in &self.layers {
             let n = if layer.is_noisy() { noise.next() } else { None };
-            x = relu(layer.forward(x, n));
+            x = layer.forward(x, n);
+            x = if self.negative_slope == 0.0 {
+                relu(x)
+            } else {
+                leaky_relu(x, self.negative_slope)
+            };
         }
         x
     }
@@ -367,6 +386,69 @@ mod tests {
             params::checksum(&fa)
         );
         assert!(params::load(b, &fa[1..]).is_err());
+    }
+
+    /// PF of a one-hidden-layer net by hand: `act(x·W1 + b1)·W2 + b2`.
+    fn pf_by_hand(net: &GflowNet<Cpu>, x: &[f32], slope: f32) -> Vec<f32> {
+        let flat = |t: Tensor<Cpu, 2>| t.into_data().to_vec::<f32>().unwrap();
+        let flat1 = |t: Tensor<Cpu, 1>| t.into_data().to_vec::<f32>().unwrap();
+        let trunk = &net.pf.trunk.as_ref().unwrap().layers[0];
+        let (w1, b1) = (flat(trunk.weight.val()), flat1(trunk.bias.val()));
+        let (w2, b2) = (
+            flat(net.pf.head.weight.val()),
+            flat1(net.pf.head.bias.val()),
+        );
+        let (n_in, n_hid, n_out) = (x.len(), b1.len(), b2.len());
+        let hidden: Vec<f32> = (0..n_hid)
+            .map(|j| {
+                let z = b1[j] + (0..n_in).map(|i| x[i] * w1[i * n_hid + j]).sum::<f32>();
+                if z > 0.0 {
+                    z
+                } else {
+                    slope * z
+                }
+            })
+            .collect();
+        (0..n_out)
+            .map(|k| {
+                b2[k]
+                    + (0..n_hid)
+                        .map(|j| hidden[j] * w2[j * n_out + k])
+                        .sum::<f32>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn activations_match_a_hand_computed_forward() {
+        let dev = cpu_device();
+        for (activation, slope) in [(Activation::Relu, 0.0), (Activation::LeakyRelu, 0.01)] {
+            let n = net(|c| {
+                c.n_hidden = 1;
+                c.activation = activation
+            });
+            let grid = RunConfig::default().grid().unwrap();
+            let input = crate::policy::encode::<Cpu>(&grid, Default::default(), &[3, 5], &dev);
+            let Input::Dense(x) = &input else {
+                panic!("KHot input is dense")
+            };
+            let x = x.clone().into_data().to_vec::<f32>().unwrap();
+            let got = n.forward(&input, None, false, false).pf;
+            let got = got.into_data().to_vec::<f32>().unwrap();
+            let want = pf_by_hand(&n, &x, slope);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-5, "{activation}: {got:?} vs {want:?}");
+            }
+        }
+        // The leaky slope changes the output (some pre-activations are negative).
+        let relu = net(|c| c.n_hidden = 1);
+        let grid = RunConfig::default().grid().unwrap();
+        let input = crate::policy::encode::<Cpu>(&grid, Default::default(), &[3, 5], &dev);
+        let Input::Dense(x) = &input else {
+            panic!("KHot input is dense")
+        };
+        let x = x.clone().into_data().to_vec::<f32>().unwrap();
+        assert_ne!(pf_by_hand(&relu, &x, 0.0), pf_by_hand(&relu, &x, 0.01));
     }
 
     #[test]
