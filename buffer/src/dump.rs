@@ -87,6 +87,8 @@ pub enum DumpError {
     BadHeader(PathBuf),
     #[error("{0}: no dump segments found")]
     Empty(PathBuf),
+    #[error("{0} already holds a recording: record into another folder (or delete it)")]
+    Exists(PathBuf),
     #[error("{path}: segment of another recording (run {found}, expected {expected})")]
     MixedRuns {
         path: PathBuf,
@@ -120,7 +122,8 @@ pub struct DumpWriter {
 }
 
 impl DumpWriter {
-    /// Starts a recording in `dir` (created if needed; existing segments are replaced).
+    /// Starts a recording in `dir` (created if needed). A folder that already holds a
+    /// recording is refused: recordings are never overwritten.
     pub fn create(
         dir: &Path,
         env: EnvSpec,
@@ -132,7 +135,7 @@ impl DumpWriter {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.ends_with(".gfnd") || name == "DONE" {
-                fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
+                return Err(DumpError::Exists(dir.to_owned()));
             }
         }
         let header = DumpHeader {
@@ -446,6 +449,10 @@ mod tests {
         assert_eq!(d.batches[137], batch(137));
         assert_eq!(d.report.versions, Some((0, 199)));
         assert!(d.report.done && d.report.damaged.is_empty() && d.report.truncated.is_empty());
+        // Recording again into the same folder is refused, and the recording is untouched.
+        let again = DumpWriter::create(&dir, env(), "run-2", 2048);
+        assert!(matches!(again, Err(DumpError::Exists(_))));
+        assert_eq!(Dump::read(&dir).unwrap().batches.len(), 200);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! newest (FIFO) or the highest-reward (prioritised) trajectories; sampling is uniform without
 //! replacement.
 
-use gfn_common::{ReplayPolicy, TrajectoryBatch};
+use gfn_common::{HyperGrid, ReplayPolicy, TrajectoryBatch};
 use rand::seq::index::{sample, sample_weighted};
 use rand::Rng;
 
@@ -30,6 +30,23 @@ impl ReplayBuffer {
             prioritized_sampling: false,
             max_times_sampled: 0,
         }
+    }
+
+    /// Checks restored contents: one use count per trajectory, every trajectory valid.
+    pub fn check(&self, grid: &HyperGrid) -> Result<(), String> {
+        if self.times_sampled.len() != self.items.len() || self.capacity == 0 {
+            return Err(format!(
+                "replay buffer of {} trajectories with {} use counts",
+                self.items.len(),
+                self.times_sampled.len()
+            ));
+        }
+        self.items.validate(grid).map_err(|e| e.to_string())
+    }
+
+    /// Most trajectories held at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Number of stored trajectories.
@@ -128,6 +145,20 @@ mod tests {
             b.push(&[0, 2], r, i as u64);
         }
         b
+    }
+
+    #[test]
+    fn restored_contents_are_checked() {
+        // Actions [0, 2]: one step along the first axis of a 2-D grid, then exit.
+        let grid = HyperGrid::new(2, 4).unwrap();
+        let mut rb = ReplayBuffer::new(10, ReplayPolicy::Fifo);
+        rb.add(&batch(&[1.0, 2.0]));
+        assert!(rb.check(&grid).is_ok());
+        // One use count per trajectory: a checkpoint with fewer is refused, not indexed past.
+        rb.times_sampled.pop();
+        assert!(rb.check(&grid).unwrap_err().contains("use counts"));
+        rb.times_sampled.push(0);
+        assert!(rb.check(&HyperGrid::new(1, 4).unwrap()).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! replay buffer (uniform samples of the stored trajectories).
 
 use crate::replay::ReplayBuffer;
-use gfn_common::TrajectoryBatch;
+use gfn_common::{HyperGrid, TrajectoryBatch};
 use rand::Rng;
 
 /// A FIFO queue of trajectories, bounded: when full, the oldest are dropped (and counted).
@@ -117,6 +117,32 @@ impl Store {
         }
     }
 
+    /// Most trajectories held at once: larger requests can never be served.
+    pub fn capacity(&self) -> usize {
+        match self {
+            Store::Fifo(q) => q.capacity,
+            Store::Replay(rb) => rb.capacity(),
+        }
+    }
+
+    /// Checks restored contents (a checkpoint): every trajectory valid on `grid`, positions
+    /// and counters consistent.
+    pub fn check(&self, grid: &HyperGrid) -> Result<(), String> {
+        match self {
+            Store::Fifo(q) => {
+                if q.head > q.queue.len() || q.capacity == 0 {
+                    return Err(format!(
+                        "FIFO head {} beyond {} trajectories",
+                        q.head,
+                        q.queue.len()
+                    ));
+                }
+                q.queue.validate(grid).map_err(|e| e.to_string())
+            }
+            Store::Replay(rb) => rb.check(grid),
+        }
+    }
+
     /// Trajectories dropped without being handed out (evicted or stale).
     pub fn discarded(&self) -> u64 {
         match self {
@@ -149,6 +175,22 @@ mod tests {
             b.push(&[1], v as f32, v);
         }
         b
+    }
+
+    #[test]
+    fn restored_contents_are_checked() {
+        let grid = HyperGrid::new(1, 4).unwrap();
+        let mut q = Fifo::new(10);
+        q.push(&batch(&[0, 1, 2]));
+        assert!(Store::Fifo(q.clone()).check(&grid).is_ok());
+        q.head = 4;
+        assert!(Store::Fifo(q.clone())
+            .check(&grid)
+            .unwrap_err()
+            .contains("head"));
+        q.head = 0;
+        q.queue.actions[0] = 7; // not an action of a 1-D grid
+        assert!(Store::Fifo(q).check(&grid).is_err());
     }
 
     #[test]

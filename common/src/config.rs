@@ -136,6 +136,13 @@ named_enum! {
     }
 }
 
+/// Largest `--hidden_dim`.
+const MAX_WIDTH: usize = 1 << 16;
+/// Largest `--validation_samples` and `--paper_window`.
+const MAX_SAMPLES: usize = 100_000_000;
+/// Largest `--policy_lag` (the pipeline keeps that many weight versions).
+const MAX_POLICY_LAG: u64 = 100;
+
 /// Every setting of a training run.
 #[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -329,6 +336,9 @@ pub enum ConfigError {
     /// The configured device cannot be used by this build or on this machine.
     #[error("{0}")]
     Unavailable(String),
+    /// The configuration has a value TOML cannot hold (a non-UTF-8 path).
+    #[error("the configuration cannot be written as TOML: {0}")]
+    NotToml(String),
 }
 
 fn check(
@@ -360,8 +370,13 @@ impl RunConfig {
     }
 
     /// The configuration as TOML, as saved next to a run's metrics.
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| ConfigError::NotToml(e.to_string()))
+    }
+
+    /// The configuration as a TOML table (to merge or compare settings).
+    pub fn to_table(&self) -> Result<toml::Table, ConfigError> {
+        toml::Table::try_from(self).map_err(|e| ConfigError::NotToml(e.to_string()))
     }
 
     /// The grid of this run.
@@ -430,7 +445,19 @@ impl RunConfig {
             "at least 1",
             self.hidden_dim,
         )?;
+        check(
+            self.hidden_dim <= MAX_WIDTH,
+            "--hidden_dim",
+            "at most 65536",
+            self.hidden_dim,
+        )?;
         check(self.n_hidden > 0, "--n_hidden", "at least 1", self.n_hidden)?;
+        check(
+            self.n_hidden <= 64,
+            "--n_hidden",
+            "at most 64",
+            self.n_hidden,
+        )?;
         check(
             self.n_noisy_layers <= self.n_hidden,
             "--n_noisy_layers",
@@ -467,7 +494,60 @@ impl RunConfig {
             "at least 1",
             self.validation_interval,
         )?;
+        check(
+            self.validation_samples <= MAX_SAMPLES,
+            "--validation_samples",
+            "at most 100000000",
+            self.validation_samples,
+        )?;
+        check(
+            self.paper_window <= MAX_SAMPLES,
+            "--paper_window",
+            "at most 100000000",
+            self.paper_window,
+        )?;
+        check(
+            self.policy_lag <= MAX_POLICY_LAG,
+            "--policy_lag",
+            "at most 100",
+            self.policy_lag,
+        )?;
+        if let Some(spi) = self.samples_per_insert {
+            check(
+                spi.is_finite() && spi > 0.0,
+                "--samples_per_insert",
+                "a finite number > 0",
+                spi,
+            )?;
+        }
+        check(
+            self.spi_error.is_finite() && self.spi_error >= 0.0,
+            "--spi_error",
+            "a finite number >= 0",
+            self.spi_error,
+        )?;
+        // TOML integers are signed 64-bit: larger values could not be saved with the run.
+        for (flag, value) in [
+            ("--seed", self.seed),
+            ("--n_trajectories", self.n_trajectories),
+            ("--validation_interval", self.validation_interval),
+            ("--checkpoint_every", self.checkpoint_every),
+            ("--max_policy_lag", self.max_policy_lag.unwrap_or(0)),
+            ("--replay_buffer_size", self.replay_buffer_size as u64),
+            (
+                "--min_size_to_sample",
+                self.min_size_to_sample.unwrap_or(0) as u64,
+            ),
+        ] {
+            check(value <= i64::MAX as u64, flag, "at most 2^63 - 1", value)?;
+        }
         check(self.threads > 0, "--threads", "at least 1", self.threads)?;
+        check(
+            self.threads <= 1024,
+            "--threads",
+            "at most 1024",
+            self.threads,
+        )?;
         check(
             self.checkpoint_every > 0,
             "--checkpoint_every",
@@ -534,7 +614,7 @@ mod tests {
             loss: Loss::SubTb,
             ..RunConfig::default()
         };
-        let back: RunConfig = toml::from_str(&c.to_toml()).unwrap();
+        let back: RunConfig = toml::from_str(&c.to_toml().unwrap()).unwrap();
         assert_eq!(back, c);
         let t: RunConfig = toml::from_str("R0 = 0.01\nloss = \"DB\"\nlr_Z = 0.5").unwrap();
         assert_eq!((t.r0, t.loss, t.lr_z), (0.01, Loss::Db, 0.5));
@@ -553,7 +633,7 @@ mod tests {
             device: Device::Cuda(1),
             ..RunConfig::default()
         };
-        let back: RunConfig = toml::from_str(&c.to_toml()).unwrap();
+        let back: RunConfig = toml::from_str(&c.to_toml().unwrap()).unwrap();
         assert_eq!(back.device, Device::Cuda(1));
         assert!(toml::from_str::<RunConfig>("device = \"gpu:1\"").is_err());
     }
@@ -574,6 +654,21 @@ mod tests {
             c.preprocessor = Some(Preprocessor::KHot)
         })
         .contains("--tabular"));
+        assert!(bad(|c| c.height = 40_000).contains("65535"));
+        assert!(bad(|c| c.hidden_dim = 1 << 20).contains("--hidden_dim"));
+        assert!(bad(|c| c.paper_window = usize::MAX).contains("--paper_window"));
+        assert!(bad(|c| c.validation_samples = usize::MAX).contains("--validation_samples"));
+        assert!(bad(|c| c.policy_lag = u64::MAX).contains("--policy_lag"));
+        assert!(bad(|c| c.samples_per_insert = Some(f64::NAN)).contains("--samples_per_insert"));
+        assert!(bad(|c| c.spi_error = -1.0).contains("--spi_error"));
+        // TOML holds signed 64-bit integers: a larger seed would be lost from config.toml.
+        assert!(bad(|c| c.seed = u64::MAX).contains("--seed"));
+        let c = RunConfig {
+            seed: i64::MAX as u64,
+            ..RunConfig::default()
+        };
+        assert!(c.validate().is_ok());
+        assert_eq!(c.to_table().unwrap()["seed"].as_integer(), Some(i64::MAX));
         assert!("XX".parse::<Loss>().unwrap_err().contains("TB"));
         assert_eq!("subtb".parse::<Loss>(), Ok(Loss::SubTb));
     }

@@ -65,7 +65,7 @@ mod tests {
         assert_eq!(d.unique, vec![0, 0, 1, 0, 1, 1]);
         assert_eq!(d.row_of, vec![0, 1, 0, 2, 1]);
         assert_eq!(d.len(&g), 3);
-        let huge = HyperGrid::new(40, 60000).unwrap();
+        let huge = HyperGrid::new(40, 1000).unwrap();
         let s: Vec<u16> = (0..80).map(|i| (i % 40) as u16).collect();
         let d = Dedup::new(&huge, &s);
         assert_eq!(d.row_of, vec![0, 0]);

@@ -27,6 +27,12 @@ pub enum GridError {
     TooHigh(usize),
     #[error("--ndim must be at most 255 (got {0})")]
     TooManyDimensions(usize),
+    #[error("trajectories of --ndim {ndim} --height {height} have up to {steps} steps; at most 65535 fit a trajectory batch")]
+    TooLong {
+        ndim: usize,
+        height: usize,
+        steps: usize,
+    },
 }
 
 impl HyperGrid {
@@ -43,6 +49,15 @@ impl HyperGrid {
         }
         if height > 65536 {
             return Err(GridError::TooHigh(height));
+        }
+        // The longest trajectory: every coordinate to H−1, then exit.
+        let steps = ndim * (height - 1) + 1;
+        if steps > u16::MAX as usize {
+            return Err(GridError::TooLong {
+                ndim,
+                height,
+                steps,
+            });
         }
         Ok(Self { ndim, height })
     }

@@ -15,6 +15,9 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest message a peer accepts (a weight update of a few million parameters fits).
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
+/// Longest sender name accepted (names such as `sampler-12` are kept in reports).
+pub const MAX_SENDER_BYTES: usize = 128;
+
 /// What travels between processes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Message {
@@ -148,6 +151,12 @@ pub fn decode(bytes: &[u8], run: &str) -> Result<Envelope, WireError> {
     if env.protocol != PROTOCOL_VERSION {
         return Err(WireError::Version { got: env.protocol });
     }
+    if env.sender.len() > MAX_SENDER_BYTES {
+        return Err(WireError::Malformed(format!(
+            "sender name of {} bytes (at most {MAX_SENDER_BYTES})",
+            env.sender.len()
+        )));
+    }
     if env.run != run {
         return Err(WireError::ForeignRun { sender: env.sender });
     }
@@ -216,6 +225,15 @@ mod tests {
         assert!(matches!(
             decode(&vec![0u8; MAX_MESSAGE_BYTES + 1], "run-a"),
             Err(WireError::TooLarge(_))
+        ));
+        let long_name = encode(
+            "run-a",
+            &"s".repeat(MAX_SENDER_BYTES + 1),
+            &Message::Heartbeat,
+        );
+        assert!(matches!(
+            decode(&long_name, "run-a"),
+            Err(WireError::Malformed(_))
         ));
         let mut env = decode(&bytes, "run-a").unwrap();
         env.protocol = 99;

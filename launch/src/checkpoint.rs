@@ -108,8 +108,7 @@ const MAY_CHANGE: &[&str] = &[
 
 /// Refuses to resume a checkpoint of a different run (another loss, network, seed, …).
 pub fn check_compatible(saved: &RunConfig, now: &RunConfig) -> Result<()> {
-    let table = |c: &RunConfig| toml::Table::try_from(c).unwrap_or_default();
-    let (a, b) = (table(saved), table(now));
+    let (a, b) = (saved.to_table()?, now.to_table()?);
     for (key, value) in &a {
         if MAY_CHANGE.contains(&key.as_str()) {
             continue;

@@ -188,8 +188,7 @@ fn merged_config(
         return Ok(run.clone());
     };
     let file = RunConfig::from_toml_file(path)?;
-    let to_table = |c: &RunConfig| toml::Table::try_from(c).unwrap_or_default();
-    let (mut merged, cli) = (to_table(&file), to_table(run));
+    let (mut merged, cli) = (file.to_table()?, run.to_table()?);
     for (key, value) in cli {
         if matches.value_source(&key) == Some(ValueSource::CommandLine) {
             merged.insert(key, value);

@@ -92,17 +92,6 @@ impl MetricsFile {
         })
     }
 
-    /// Opens the file for appending (a resumed run).
-    pub fn resume(path: &Path) -> std::io::Result<Self> {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(Self {
-            out: BufWriter::new(f),
-        })
-    }
-
     /// Appends one record under `key` and flushes, so a crash loses nothing written.
     pub fn write<T: Serialize>(&mut self, key: &str, value: &T) -> std::io::Result<()> {
         let line = serde_json::json!({ key: value });

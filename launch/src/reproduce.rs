@@ -133,23 +133,66 @@ pub struct RunResult {
     pub wall_s: f64,
 }
 
+/// A finished run's results: none while its metrics file has no summary line. Lines that do not
+/// parse (a damaged file) are skipped with a warning, not taken as an unfinished run.
 fn read_run(dir: &Path) -> Option<RunResult> {
     let text = std::fs::read_to_string(dir.join("metrics.jsonl")).ok()?;
     let mut validations = vec![];
     let mut wall_s = None;
+    let mut skipped = 0;
     for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            skipped += 1;
+            continue;
+        };
         if let Some(x) = v.get("validation") {
-            validations.push(serde_json::from_value(x.clone()).ok()?);
+            match serde_json::from_value(x.clone()) {
+                Ok(x) => validations.push(x),
+                Err(_) => skipped += 1,
+            }
         }
         if let Some(s) = v.get("summary") {
             wall_s = s["wall_s"].as_f64();
         }
     }
+    let wall_s = wall_s?;
+    if skipped > 0 {
+        tracing::warn!(
+            "{}: skipped {skipped} damaged metrics line(s)",
+            dir.display()
+        );
+    }
     Some(RunResult {
         validations,
-        wall_s: wall_s?,
+        wall_s,
     })
+}
+
+/// Refuses a results folder whose finished run was made with other settings (another budget,
+/// another preset): its results would be reported as this grid's.
+fn check_same_settings(cfg: &RunConfig) -> Result<()> {
+    let path = cfg.run_dir.join("config.toml");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(()); // an older run folder without its configuration
+    };
+    // Through RunConfig, so that settings added since the run was made read as their defaults.
+    let saved: RunConfig =
+        toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    let (saved, now) = (saved.to_table()?, cfg.to_table()?);
+    let show = |v: Option<&toml::Value>| v.map_or("nothing".into(), |v| v.to_string());
+    for key in saved.keys().chain(now.keys()) {
+        if matches!(key.as_str(), "run_dir" | "threads") || saved.get(key) == now.get(key) {
+            continue;
+        }
+        bail!(
+            "{} holds a finished run with {key} = {}, but this grid has {key} = {}: \
+             use another --out",
+            cfg.run_dir.display(),
+            show(saved.get(key)),
+            show(now.get(key))
+        );
+    }
+    Ok(())
 }
 
 /// Runs the grid (skipping finished runs) with `jobs` runs at a time, then writes the results.
@@ -163,19 +206,23 @@ pub fn run(
     if !(budget > 0.0 && budget.is_finite()) {
         bail!("--budget must be a fraction > 0 (got {budget})");
     }
+    if !(1..=256).contains(&jobs) {
+        bail!("--jobs must be between 1 and 256 (got {jobs})");
+    }
     let preset = Preset::load(preset_name)?;
     let seeds = seeds.unwrap_or(preset.seeds).max(1);
     let points = preset.points(budget)?;
     let mut todo = vec![];
     for p in &points {
         for seed in 0..seeds {
-            let dir = out.join(&p.name).join(format!("seed{seed}"));
-            if read_run(&dir).is_none() {
-                let cfg = RunConfig {
-                    seed,
-                    run_dir: dir,
-                    ..p.config.clone()
-                };
+            let cfg = RunConfig {
+                seed,
+                run_dir: out.join(&p.name).join(format!("seed{seed}")),
+                ..p.config.clone()
+            };
+            if read_run(&cfg.run_dir).is_some() {
+                check_same_settings(&cfg)?;
+            } else {
                 todo.push((p.name.clone(), cfg));
             }
         }
@@ -189,7 +236,7 @@ pub fn run(
     let queue = Mutex::new(todo);
     let failures = Mutex::new(vec![]);
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
+        for _ in 0..jobs {
             scope.spawn(|| loop {
                 let Some((name, cfg)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
                 else {
@@ -498,6 +545,51 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_finished_run_of_other_settings_is_refused() {
+        let dir = std::env::temp_dir().join(format!("gfn-same-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = RunConfig {
+            run_dir: dir.clone(),
+            ..RunConfig::default()
+        };
+        // No config.toml: an older folder, accepted.
+        check_same_settings(&cfg).unwrap();
+        std::fs::write(dir.join("config.toml"), cfg.to_toml().unwrap()).unwrap();
+        check_same_settings(&cfg).unwrap();
+        // A setting added later (absent from the file) reads as its default.
+        let old = cfg
+            .to_toml()
+            .unwrap()
+            .replace("activation = \"relu\"\n", "");
+        std::fs::write(dir.join("config.toml"), old).unwrap();
+        check_same_settings(&cfg).unwrap();
+        let bigger = RunConfig {
+            n_trajectories: cfg.n_trajectories * 2,
+            ..cfg.clone()
+        };
+        let err = check_same_settings(&bigger).unwrap_err().to_string();
+        assert!(
+            err.contains("n_trajectories = 1000000") && err.contains("2000000"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_damaged_metrics_line_does_not_unfinish_a_run() {
+        let dir = std::env::temp_dir().join(format!("gfn-damaged-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let validation = serde_json::json!({ "validation": Validation::default() }).to_string();
+        let lines = format!("{validation}\n{{\"valid\n{{\"summary\":{{\"wall_s\":2.5}}}}\n");
+        std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
+        let run = read_run(&dir).expect("a summary line makes the run finished");
+        assert_eq!((run.validations.len(), run.wall_s), (1, 2.5));
+        std::fs::write(dir.join("metrics.jsonl"), validation).unwrap();
+        assert!(read_run(&dir).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -74,21 +74,23 @@ pub const DUMP_SEGMENT_BYTES: u64 = 64 << 20;
 
 /// Creates the run folder with its config and an empty metrics file.
 pub fn open_run_dir(cfg: &RunConfig) -> Result<MetricsFile> {
-    open_run_dir_at(cfg, false)
+    open_run_dir_at(cfg, &[])
 }
 
-/// Like [`open_run_dir`]; a resumed run keeps the metrics written before the checkpoint.
-fn open_run_dir_at(cfg: &RunConfig, resumed: bool) -> Result<MetricsFile> {
+/// Like [`open_run_dir`], starting the metrics with `earlier` validations: a resumed run
+/// rewrites those of its checkpoint, so that validations written after the checkpoint (and
+/// made again) do not appear twice.
+fn open_run_dir_at(cfg: &RunConfig, earlier: &[Validation]) -> Result<MetricsFile> {
     std::fs::create_dir_all(&cfg.run_dir)
         .with_context(|| format!("creating {}", cfg.run_dir.display()))?;
-    std::fs::write(cfg.run_dir.join("config.toml"), cfg.to_toml())?;
+    std::fs::write(cfg.run_dir.join("config.toml"), cfg.to_toml()?)?;
     let path = cfg.run_dir.join("metrics.jsonl");
-    let file = if resumed {
-        MetricsFile::resume(&path)
-    } else {
-        MetricsFile::create(&path)
-    };
-    file.with_context(|| format!("opening metrics in {}", cfg.run_dir.display()))
+    let context = || format!("writing metrics in {}", cfg.run_dir.display());
+    let mut file = MetricsFile::create(&path).with_context(context)?;
+    for v in earlier {
+        file.write("validation", v).with_context(context)?;
+    }
+    Ok(file)
 }
 
 /// The checkpoint to resume from, when `--resume` finds one.
@@ -133,8 +135,12 @@ fn train_on<L: AutodiffBackend>(
     let mut store = new_store(cfg);
     let mut resume = None;
     if let Some(ck) = checkpoint {
+        let damaged = |what: String| anyhow::anyhow!("the checkpoint is inconsistent: {what}");
+        ck.store
+            .check(&cfg.grid()?)
+            .map_err(|e| damaged(format!("its buffer: {e}")))?;
         learner.restore(&ck.params, ck.optim, ck.step)?;
-        validator.restore(ck.visits);
+        validator.restore(ck.visits).map_err(damaged)?;
         store = ck.store;
         resume = Some(Resume {
             step: ck.step,
@@ -146,7 +152,8 @@ fn train_on<L: AutodiffBackend>(
     }
     let first_step = resume.as_ref().map_or(0, |r| r.step);
     let mut files = if opts.write_files {
-        Some(open_run_dir_at(cfg, first_step > 0)?)
+        let earlier = resume.as_ref().map_or(&[][..], |r| &r.validations[..]);
+        Some(open_run_dir_at(cfg, earlier)?)
     } else {
         None
     };

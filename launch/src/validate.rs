@@ -47,7 +47,8 @@ impl Validator {
             target,
             window_size: cfg.paper_window,
             visits: Visits {
-                window: VecDeque::with_capacity(cfg.paper_window),
+                // Grows as needed: --paper_window may be far larger than a run visits.
+                window: VecDeque::with_capacity(cfg.paper_window.min(1 << 20)),
                 window_counts: vec![0; n],
                 ..Default::default()
             },
@@ -89,10 +90,21 @@ impl Validator {
     }
 
     /// Restores what was seen before a checkpoint.
-    pub fn restore(&mut self, visits: Visits) {
-        if visits.window_counts.len() == self.visits.window_counts.len() {
-            self.visits = visits;
+    pub fn restore(&mut self, visits: Visits) -> Result<(), String> {
+        let n = self.visits.window_counts.len();
+        let counted: u64 = visits.window_counts.iter().map(|&c| c as u64).sum();
+        if visits.window_counts.len() != n
+            || visits.window.iter().any(|&i| i >= n)
+            || counted != visits.window.len() as u64
+        {
+            return Err(format!(
+                "the saved visits do not fit this grid ({} counts for {n} states, a window of {})",
+                visits.window_counts.len(),
+                visits.window.len()
+            ));
         }
+        self.visits = visits;
+        Ok(())
     }
 
     /// Terminal states visited so far.
@@ -176,4 +188,29 @@ pub fn sample_indices(probs: &[f64], n: usize, rng: &mut impl Rng) -> Vec<usize>
             cdf.partition_point(|&c| c <= u).min(probs.len() - 1)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restored_visits_must_fit_the_grid() {
+        let cfg = RunConfig::default();
+        let mut v = Validator::new(&cfg).unwrap();
+        let mut fresh = TrajectoryBatch::default();
+        fresh.push(&[0, 1, 2], 0.0, 0);
+        v.observe(&fresh);
+        let saved = v.visits().clone();
+        assert!(v.restore(saved.clone()).is_ok());
+        let mut out_of_range = saved.clone();
+        out_of_range.window[0] = 1 << 20;
+        assert!(v.restore(out_of_range).is_err());
+        let mut miscounted = saved.clone();
+        miscounted.window_counts[0] += 1;
+        assert!(v.restore(miscounted).is_err());
+        let mut other_grid = saved;
+        other_grid.window_counts.push(0);
+        assert!(v.restore(other_grid).is_err());
+    }
 }

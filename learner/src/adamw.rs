@@ -39,6 +39,28 @@ impl FlatAdamW {
         }
     }
 
+    /// Checks a restored state against `n` parameters: moment lengths and group ranges.
+    pub fn check(&self, n: usize) -> Result<(), String> {
+        if self.m.len() != n || self.v.len() != n {
+            return Err(format!(
+                "optimizer moments of {} and {} values for {n} parameters",
+                self.m.len(),
+                self.v.len()
+            ));
+        }
+        match self
+            .groups
+            .iter()
+            .find(|g| g.range.start > g.range.end || g.range.end > n)
+        {
+            Some(g) => Err(format!(
+                "optimizer group {:?} outside {n} parameters",
+                g.range
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// One step: `θ ← θ(1 − lr·wd) − lr·m̂/(√v̂ + ε)`.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         self.t += 1;
@@ -98,6 +120,10 @@ mod tests {
         assert!((p[1] - (-2.0 - 0.01)).abs() < 1e-6, "{}", p[1]);
         opt.step(&mut p, &[0.5, 3.0]);
         assert_eq!(opt.t, 2);
+        assert!(opt.check(2).is_ok());
+        assert!(opt.check(3).unwrap_err().contains("moments"));
+        opt.groups[1].range = 1..5;
+        assert!(opt.check(2).unwrap_err().contains("outside"));
         // A constant gradient keeps m̂/√v̂ = 1.
         assert!((p[1] - (-2.0 - 0.02)).abs() < 1e-5, "{}", p[1]);
     }

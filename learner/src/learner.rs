@@ -152,7 +152,7 @@ impl<B: AutodiffBackend> Learner<B> {
         optim: FlatAdamW,
         version: u64,
     ) -> Result<(), params::SizeMismatch> {
-        if optim.m.len() != params.len() {
+        if optim.check(params.len()).is_err() {
             return Err(params::SizeMismatch {
                 expected: params.len(),
                 got: optim.m.len(),

@@ -6,6 +6,7 @@ use gfn_common::config::ConfigError;
 use gfn_common::dedup::Dedup;
 use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::{Device, HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
+use gfn_nn::burn::module::Module;
 use gfn_nn::burn::tensor::backend::Backend;
 use gfn_nn::params::{self, SizeMismatch};
 use gfn_nn::policy::{encode, sampling_probs};
@@ -61,6 +62,11 @@ impl<B: Backend> Sampler<B> {
         self.net = params::load(net, flat)?;
         self.version = version;
         Ok(())
+    }
+
+    /// Number of parameters `set_weights` expects.
+    pub fn num_params(&self) -> usize {
+        self.net.num_params()
     }
 
     /// Weight version of the current policy.

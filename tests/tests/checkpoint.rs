@@ -17,7 +17,8 @@ fn a_killed_and_resumed_run_ends_like_the_uninterrupted_one() {
         validation_interval: 500,
         ..RunConfig::default()
     };
-    let whole = train(&base, TrainOptions::default()).unwrap().summary;
+    let whole_report = train(&base, TrainOptions::default()).unwrap();
+    let whole = whole_report.summary;
 
     let root = std::env::temp_dir().join(format!("gfn-ckpt-{}", std::process::id()));
     let (ckpt, run) = (root.join("ckpt"), root.join("run"));
@@ -76,6 +77,15 @@ fn a_killed_and_resumed_run_ends_like_the_uninterrupted_one() {
         (resumed_l1 - whole_l1).abs() <= 0.01,
         "resumed {resumed_l1} vs uninterrupted {whole_l1}"
     );
+    // The metrics hold each validation once, in order, however often the run was resumed.
+    let steps: Vec<u64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| l["validation"]["step"].as_u64())
+        .collect();
+    assert!(steps.windows(2).all(|w| w[0] < w[1]), "steps {steps:?}");
+    let whole_steps: Vec<u64> = whole_report.validations.iter().map(|v| v.step).collect();
+    assert_eq!(steps, whole_steps);
     // With policy lag 0 the continuation is exact.
     assert_eq!(
         summary["params_checksum"].as_str().unwrap(),

@@ -324,6 +324,7 @@ fn two_learners_under_mpirun_stay_identical_and_converge() {
 #[test]
 fn with_one_sample_per_insert_every_recorded_trajectory_is_used_once() {
     let dir = std::env::temp_dir().join(format!("gfn-spi-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let record = dir.join("recording");
     let run = [
         "--n_trajectories",
@@ -365,6 +366,7 @@ fn with_one_sample_per_insert_every_recorded_trajectory_is_used_once() {
 #[test]
 fn a_buffer_serves_a_recording_to_a_live_learner_without_samplers() {
     let dir = std::env::temp_dir().join(format!("gfn-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let record = dir.join("recording");
     let cfg = RunConfig {
         n_trajectories: 3200,

@@ -8,6 +8,7 @@ use gfn_launch::train::{train, TrainOptions};
 #[test]
 fn a_recorded_run_replays_with_tb_and_db() {
     let dir = std::env::temp_dir().join(format!("gfn-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let base = RunConfig {
         batch_size: 128,
         n_trajectories: 32_000,

@@ -13,6 +13,9 @@ use gfn_common::wire::Message;
 use gfn_common::RunConfig;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
+
+/// Most batches held before their Ack; more come only from a peer that ignores the protocol.
+const MAX_PARKED: usize = 1024;
 use std::time::{Duration, Instant};
 
 /// A learner's request waiting for data.
@@ -33,7 +36,7 @@ pub struct BufferReport {
     pub served: u64,
     /// Trajectories preloaded from a recording (`--load`).
     pub loaded: u64,
-    /// Batches rejected as invalid.
+    /// Batches and requests rejected as invalid.
     pub invalid: u64,
     /// Messages dropped (malformed, foreign, oversized).
     pub dropped: u64,
@@ -122,6 +125,15 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, load: Option<&Path>) -> Result<Buffer
             while let Some((identity, env)) = ingest.recv(0)? {
                 last_heard = Instant::now();
                 match env.body {
+                    Message::Trajectories(_) if parked.len() >= MAX_PARKED => {
+                        // A sampler waits for its Ack before sending more: only a peer that
+                        // ignores the protocol gets here.
+                        report.invalid += 1;
+                        tracing::warn!(
+                            "{me}: dropped a batch from {}: too many unacknowledged batches",
+                            env.sender
+                        );
+                    }
                     Message::Trajectories(batch) => match batch.validate(&grid) {
                         Ok(()) => {
                             let count = report.received.entry(env.sender.clone()).or_insert(0);
@@ -178,6 +190,15 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, load: Option<&Path>) -> Result<Buffer
             while let Some((identity, env)) = serve.recv(0)? {
                 last_heard = Instant::now();
                 match env.body {
+                    Message::Request { n, .. } if n == 0 || n as usize > store.capacity() => {
+                        report.invalid += 1;
+                        tracing::warn!(
+                            "{me}: dropped a request for {n} trajectories from {} (this buffer \
+                             holds at most {}; is its --batch_size the learner's?)",
+                            env.sender,
+                            store.capacity()
+                        );
+                    }
                     Message::Request {
                         n,
                         version,

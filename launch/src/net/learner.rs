@@ -11,7 +11,7 @@ use crate::validate::Validator;
 use anyhow::{bail, ensure, Result};
 use gfn_common::pipe::{Delivery, Weights};
 use gfn_common::wire::{Message, WireWeights};
-use gfn_common::RunConfig;
+use gfn_common::{HyperGrid, RunConfig};
 use gfn_learner::{GradientSync, Learner};
 use gfn_nn::backend::init_cpu_threads;
 use gfn_nn::burn::tensor::backend::AutodiffBackend;
@@ -49,6 +49,9 @@ impl Publisher {
 
 type SharedPublisher = Option<Rc<RefCell<Publisher>>>;
 
+/// Malformed replies in a row before the learner gives up on its buffer.
+const MAX_BAD_REPLIES: usize = 100;
+
 struct PublisherSink(SharedPublisher);
 
 impl WeightSink for PublisherSink {
@@ -68,18 +71,15 @@ struct BufferClient {
     received: Vec<(String, u64)>,
     queued: Option<u64>,
     patience: Duration,
+    /// To check replies before they reach the learner.
+    grid: HyperGrid,
 }
 
-impl BatchSource for BufferClient {
-    fn next_batch(&mut self, version: u64) -> Result<Option<Delivery>> {
-        let min_version = if self.strict { version } else { 0 };
-        let request = Message::Request {
-            n: self.n,
-            version,
-            min_version,
-        };
+impl BufferClient {
+    /// Sends one request and waits for its reply; `Ok(None)` on shutdown.
+    fn request(&mut self, request: &Message) -> Result<Option<Message>> {
         let start = Instant::now();
-        while !self.socket.send(&request, 250)? {
+        while !self.socket.send(request, 250)? {
             ensure!(
                 start.elapsed() < self.patience,
                 "the buffer does not take requests"
@@ -91,18 +91,7 @@ impl BatchSource for BufferClient {
             }
             match self.socket.recv(100)? {
                 Some((_, env)) => match env.body {
-                    Message::Reply {
-                        batch,
-                        received,
-                        queued,
-                    } => {
-                        self.received = received;
-                        self.queued = Some(queued);
-                        return Ok(Some(Delivery {
-                            fresh: batch.clone(),
-                            training: batch,
-                        }));
-                    }
+                    reply @ Message::Reply { .. } => return Ok(Some(reply)),
                     Message::Shutdown => return Ok(None),
                     _ => {}
                 },
@@ -112,6 +101,47 @@ impl BatchSource for BufferClient {
                 None => {}
             }
         }
+    }
+}
+
+impl BatchSource for BufferClient {
+    fn next_batch(&mut self, version: u64) -> Result<Option<Delivery>> {
+        let min_version = if self.strict { version } else { 0 };
+        let request = Message::Request {
+            n: self.n,
+            version,
+            min_version,
+        };
+        // A malformed reply is dropped and the request sent again.
+        for _ in 0..MAX_BAD_REPLIES {
+            let Some(Message::Reply {
+                batch,
+                received,
+                queued,
+            }) = self.request(&request)?
+            else {
+                return Ok(None);
+            };
+            let checked = batch.validate(&self.grid).map_err(|e| e.to_string());
+            match checked.and_then(|()| {
+                (batch.len() == self.n as usize)
+                    .then_some(())
+                    .ok_or_else(|| {
+                        format!("{} trajectories for a request of {}", batch.len(), self.n)
+                    })
+            }) {
+                Ok(()) => {
+                    self.received = received;
+                    self.queued = Some(queued);
+                    return Ok(Some(Delivery {
+                        fresh: batch.clone(),
+                        training: batch,
+                    }));
+                }
+                Err(e) => tracing::warn!("dropped a reply of the buffer: {e}"),
+            }
+        }
+        bail!("{MAX_BAD_REPLIES} malformed replies in a row from the buffer")
     }
 
     fn per_sampler(&self) -> Vec<(String, u64)> {
@@ -199,6 +229,7 @@ fn run_on<L: AutodiffBackend>(
         received: vec![],
         queued: None,
         patience: Duration::from_secs(net.idle_timeout),
+        grid: cfg.grid()?,
     };
     let mut sink = PublisherSink(publisher.clone());
     tracing::info!("{me} of {world}: batches from {buffer}");

@@ -50,7 +50,14 @@ impl BatchSink for BufferSink {
 }
 
 /// Receives weights and the shutdown signal into `board` until the run ends or goes quiet.
-fn receive_weights(mut sub: Socket, board: &WeightBoard, shutdown: &Shutdown, idle: Duration) {
+/// Weights of another size than `n_params` (another network) are dropped.
+fn receive_weights(
+    mut sub: Socket,
+    board: &WeightBoard,
+    n_params: usize,
+    shutdown: &Shutdown,
+    idle: Duration,
+) {
     let mut last_heard = Instant::now();
     while !shutdown.is_set() {
         match sub.recv(200) {
@@ -58,6 +65,10 @@ fn receive_weights(mut sub: Socket, board: &WeightBoard, shutdown: &Shutdown, id
                 last_heard = Instant::now();
                 match env.body {
                     Message::Weights(w) => match w.to_weights() {
+                        Some(w) if w.params.len() != n_params => tracing::warn!(
+                            "dropped weights of {} parameters (this network has {n_params})",
+                            w.params.len()
+                        ),
                         Some(w) => {
                             if board.latest().is_none_or(|l| l.version < w.version) {
                                 board.publish(w);
@@ -125,8 +136,8 @@ fn run_on<B: Backend>(cfg: &RunConfig, net: &NetArgs, device: B::Device) -> Resu
     };
     let idle = Duration::from_secs(net.idle_timeout);
     let stats = std::thread::scope(|scope| {
-        let (b, s) = (board.clone(), shutdown.clone());
-        scope.spawn(move || receive_weights(sub, &b, &s, idle));
+        let (b, s, n_params) = (board.clone(), shutdown.clone(), sampler.num_params());
+        scope.spawn(move || receive_weights(sub, &b, n_params, &s, idle));
         let mut sink = BufferSink {
             socket: to_buffer,
             shutdown: shutdown.clone(),
