@@ -526,6 +526,12 @@ impl RunConfig {
             "a finite number >= 0",
             self.spi_error,
         )?;
+        check(
+            self.replay_buffer_size == 0 || self.replay_buffer_size >= self.batch_size,
+            "--replay_buffer_size",
+            "0 (no replay) or at least --batch_size",
+            self.replay_buffer_size,
+        )?;
         // TOML integers are signed 64-bit: larger values could not be saved with the run.
         for (flag, value) in [
             ("--seed", self.seed),
@@ -661,6 +667,8 @@ mod tests {
         assert!(bad(|c| c.policy_lag = u64::MAX).contains("--policy_lag"));
         assert!(bad(|c| c.samples_per_insert = Some(f64::NAN)).contains("--samples_per_insert"));
         assert!(bad(|c| c.spi_error = -1.0).contains("--spi_error"));
+        // A replay buffer smaller than a batch could never serve one.
+        assert!(bad(|c| c.replay_buffer_size = 8).contains("--replay_buffer_size"));
         // TOML holds signed 64-bit integers: a larger seed would be lost from config.toml.
         assert!(bad(|c| c.seed = u64::MAX).contains("--seed"));
         let c = RunConfig {
