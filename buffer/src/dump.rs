@@ -220,6 +220,8 @@ pub struct DumpReport {
     pub damaged: Vec<(PathBuf, u64)>,
     /// Segments whose last frame was torn (incomplete).
     pub truncated: Vec<PathBuf>,
+    /// Segment numbers absent between the first and the last one found (deleted files).
+    pub missing_segments: Vec<u32>,
     /// Whether the recording was closed cleanly.
     pub done: bool,
     /// Smallest and largest policy version of the recorded trajectories.
@@ -254,9 +256,11 @@ impl Dump {
             done: dir.join("DONE").exists(),
             ..Default::default()
         };
+        let mut numbers = std::collections::BTreeSet::new();
         for path in &paths {
             let bytes = fs::read(path).map_err(io(path))?;
             let (h, start) = read_header(path, &bytes)?;
+            numbers.insert(h.segment);
             if let Some(first) = &header {
                 if first.run_id != h.run_id || first.env != h.env {
                     return Err(DumpError::MixedRuns {
@@ -272,6 +276,8 @@ impl Dump {
                 .map_err(|_| DumpError::BadHeader(path.clone()))?;
             read_frames(path, &bytes, start, &grid, &mut batches, &mut report);
         }
+        let last = numbers.last().copied().unwrap_or(0);
+        report.missing_segments = (0..=last).filter(|i| !numbers.contains(i)).collect();
         report.frames = batches.len();
         report.trajectories = batches.iter().map(|b| b.len()).sum();
         report.versions = batches
@@ -449,10 +455,21 @@ mod tests {
         assert_eq!(d.batches[137], batch(137));
         assert_eq!(d.report.versions, Some((0, 199)));
         assert!(d.report.done && d.report.damaged.is_empty() && d.report.truncated.is_empty());
+        assert!(d.report.missing_segments.is_empty());
         // Recording again into the same folder is refused, and the recording is untouched.
         let again = DumpWriter::create(&dir, env(), "run-2", 2048);
         assert!(matches!(again, Err(DumpError::Exists(_))));
         assert_eq!(Dump::read(&dir).unwrap().batches.len(), 200);
+    }
+
+    #[test]
+    fn a_deleted_middle_segment_is_reported() {
+        let dir = tmp("gap");
+        record(&dir, 200, 2048);
+        fs::remove_file(segment_path(&dir, 1)).unwrap();
+        let d = Dump::read(&dir).unwrap();
+        assert_eq!(d.report.missing_segments, vec![1]);
+        assert!(d.batches.len() < 200);
     }
 
     #[test]

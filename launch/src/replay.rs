@@ -126,8 +126,16 @@ fn replay_on<L: AutodiffBackend>(
     Ok(report)
 }
 
-fn describe(from: &Path, dump: &Dump) {
+/// Logs what a recording holds, with a warning for anything lost (missing segments).
+pub(crate) fn describe(from: &Path, dump: &Dump) {
     let r: &DumpReport = &dump.report;
+    if !r.missing_segments.is_empty() {
+        tracing::warn!(
+            "{}: segment(s) {:?} are missing; their trajectories are lost",
+            from.display(),
+            r.missing_segments
+        );
+    }
     tracing::info!(
         "{}: {} frames, {} trajectories in {} segment(s){}{}{}",
         from.display(),
@@ -181,6 +189,7 @@ pub fn inspect(dir: &Path) -> Result<String> {
     for (path, at) in &r.damaged {
         s += &format!("  {} at byte {at}\n", path.display());
     }
+    s += &format!("missing       {:?}\n", r.missing_segments);
     s += &format!("torn tails    {}\n", r.truncated.len());
     for path in &r.truncated {
         s += &format!("  {}\n", path.display());

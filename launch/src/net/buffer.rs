@@ -83,6 +83,7 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, load: Option<&Path>) -> Result<Buffer
     if let Some(dir) = load {
         let dump = Dump::read(dir)?;
         dump.check_env(cfg)?;
+        crate::replay::describe(dir, &dump);
         if let Store::Fifo(_) = store {
             // The queue must hold the whole recording, or loading would evict most of it.
             let room = dump.report.trajectories + 2 * cfg.batch_size;
