@@ -64,8 +64,9 @@ struct ReproduceArgs {
     /// Fraction of each run's trajectory budget (1 = the paper's).
     #[arg(long, default_value_t = 1.0)]
     budget: f64,
-    /// Runs at a time.
-    #[arg(long, default_value_t = 1)]
+    /// Runs at a time (1 to 256).
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
     jobs: usize,
     /// Results folder (default: results/<preset>).
     #[arg(long)]

@@ -6,6 +6,7 @@ use crate::metrics::Validation;
 use crate::plot::log_lines;
 use crate::train::{train, TrainOptions};
 use anyhow::{bail, Context, Result};
+use gfn_common::config::ConfigError;
 use gfn_common::{Loss, RunConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -203,11 +204,12 @@ pub fn run(
     jobs: usize,
     out: &Path,
 ) -> Result<PathBuf> {
+    let bad = |flag, rule, value: String| ConfigError::OutOfRange { flag, rule, value };
     if !(budget > 0.0 && budget.is_finite()) {
-        bail!("--budget must be a fraction > 0 (got {budget})");
+        return Err(bad("--budget", "a finite fraction > 0", budget.to_string()).into());
     }
     if !(1..=256).contains(&jobs) {
-        bail!("--jobs must be between 1 and 256 (got {jobs})");
+        return Err(bad("--jobs", "between 1 and 256", jobs.to_string()).into());
     }
     let preset = Preset::load(preset_name)?;
     let seeds = seeds.unwrap_or(preset.seeds).max(1);

@@ -50,6 +50,14 @@ fn bad_input_is_one_line_and_exit_code_2() {
             "no_such_setting",
         ),
         (vec!["train", "--epsilon", "2"], "--epsilon"),
+        (vec!["train", "--seed", "18446744073709551615"], "--seed"),
+        (
+            vec!["train", "--replay_buffer_size", "4"],
+            "--replay_buffer_size",
+        ),
+        (vec!["train", "--activation", "gelu"], "gelu"),
+        (vec!["reproduce", "tb-paper", "--jobs", "0"], "--jobs"),
+        (vec!["reproduce", "tb-paper", "--budget", "0"], "--budget"),
         (vec!["train", "--device", "tpu"], "tpu"),
         // A CPU build has no GPU support; a CUDA build here has no GPU 7.
         (vec!["train", "--device", "cuda:7"], "--device cuda:7"),
