@@ -346,14 +346,7 @@ fn with_one_sample_per_insert_every_recorded_trajectory_is_used_once() {
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
     let learner = spawn_learner(&net, &run, &run_dir);
     wait_ok(learner, Duration::from_secs(120));
-    // The buffer writes its report when the learner's shutdown reaches it.
-    let report_path = dir.join("buffer-0.json");
-    let start = Instant::now();
-    while !report_path.exists() && start.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let report = buffer_report(&dir);
     assert_eq!(report["inserted"], 3200, "{report}");
     assert_eq!(report["served"], 3200, "{report}");
     let limiter = &report["limiter"];
@@ -361,6 +354,66 @@ fn with_one_sample_per_insert_every_recorded_trajectory_is_used_once() {
     let dump = gfn_buffer::dump::Dump::read(&record).unwrap();
     assert_eq!(dump.report.trajectories, 3200, "recorded = inserted = used");
     assert!(dump.report.done);
+}
+
+/// The buffer's report, written when the learner's shutdown reaches it.
+fn buffer_report(dir: &Path) -> Value {
+    let path = dir.join("buffer-0.json");
+    let start = Instant::now();
+    while !path.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+#[test]
+fn hostile_messages_do_not_stop_the_buffer() {
+    use gfn_common::wire::Message;
+    use gfn_common::TrajectoryBatch;
+    use gfn_launch::net::socket::{Join, Socket};
+    let dir = std::env::temp_dir().join(format!("gfn-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = ["--n_trajectories", "1600", "--batch_size", "16"];
+    let run_dir = ["--run_dir", dir.to_str().unwrap()];
+    let (_procs, net) = start_buffer_and_samplers("hostile-test", &run, &run_dir, 1);
+    let flag = |name: &str| net[net.iter().position(|f| f == name).unwrap() + 1].clone();
+    let ctx = zmq::Context::new();
+    let open = |endpoint: &str| {
+        Socket::open(
+            &ctx,
+            zmq::DEALER,
+            Join::Connect,
+            endpoint,
+            "hostile-test",
+            "intruder",
+        )
+        .unwrap()
+    };
+    // Requests the buffer can never serve: before the fix, the first one blocked every learner.
+    let requests = open(&flag("--serve"));
+    for n in [1_000_000, 0] {
+        let request = Message::Request {
+            n,
+            version: 0,
+            min_version: 0,
+        };
+        assert!(requests.send(&request, 5_000).unwrap());
+    }
+    // A batch that is not a trajectory of this grid (action 9 on a 2-D grid).
+    let mut bad = TrajectoryBatch::default();
+    bad.push(&[9, 2], 0.0, 0);
+    let ingest = open(&flag("--ingest"));
+    assert!(ingest.send(&Message::Trajectories(bad), 5_000).unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    let learner = spawn_learner(&net, &run, &run_dir);
+    wait_ok(learner, Duration::from_secs(120));
+    let (_, summary) = read_metrics(&dir);
+    assert_eq!(summary["steps"].as_u64(), Some(100), "training finished");
+    let report = buffer_report(&dir);
+    assert_eq!(
+        report["invalid"], 3,
+        "two requests and one batch dropped: {report}"
+    );
 }
 
 #[test]

@@ -122,14 +122,11 @@ impl BatchSource for BufferClient {
             else {
                 return Ok(None);
             };
-            let checked = batch.validate(&self.grid).map_err(|e| e.to_string());
-            match checked.and_then(|()| {
-                (batch.len() == self.n as usize)
-                    .then_some(())
-                    .ok_or_else(|| {
-                        format!("{} trajectories for a request of {}", batch.len(), self.n)
-                    })
-            }) {
+            let problem = match batch.validate(&self.grid) {
+                Err(e) => e.to_string(),
+                Ok(()) if batch.len() != self.n as usize => {
+                    format!("{} trajectories for a request of {}", batch.len(), self.n)
+                }
                 Ok(()) => {
                     self.received = received;
                     self.queued = Some(queued);
@@ -138,8 +135,8 @@ impl BatchSource for BufferClient {
                         training: batch,
                     }));
                 }
-                Err(e) => tracing::warn!("dropped a reply of the buffer: {e}"),
-            }
+            };
+            tracing::warn!("dropped a reply of the buffer: {problem}");
         }
         bail!("{MAX_BAD_REPLIES} malformed replies in a row from the buffer")
     }
