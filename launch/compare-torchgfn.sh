@@ -19,7 +19,7 @@ interval=$((iterations / 5))
 python="${TORCHGFN_PYTHON:-python3}"
 reference="${TORCHGFN_SCRIPT:-../shared/bench/torchgfn_hypergrid.py}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gfn-target}"
-cargo build --release -q -p gfn-launch
+[[ "${TABLE_ONLY:-0}" == 1 ]] || cargo build --release -q -p gfn-launch
 gfn="$CARGO_TARGET_DIR/release/gfn"
 mkdir -p "$out"
 

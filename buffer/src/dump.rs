@@ -220,7 +220,7 @@ pub struct DumpReport {
     pub damaged: Vec<(PathBuf, u64)>,
     /// Segments whose last frame was torn (incomplete).
     pub truncated: Vec<PathBuf>,
-    /// Segment numbers absent between the first and the last one found (deleted files).
+    /// Segment numbers absent from 0 to the last one found (deleted files).
     pub missing_segments: Vec<u32>,
     /// Whether the recording was closed cleanly.
     pub done: bool,

@@ -34,7 +34,10 @@ impl ReplayBuffer {
 
     /// Checks restored contents: one use count per trajectory, every trajectory valid.
     pub fn check(&self, grid: &HyperGrid) -> Result<(), String> {
-        if self.times_sampled.len() != self.items.len() || self.capacity == 0 {
+        if self.capacity == 0 {
+            return Err("replay buffer of capacity 0".into());
+        }
+        if self.times_sampled.len() != self.items.len() {
             return Err(format!(
                 "replay buffer of {} trajectories with {} use counts",
                 self.items.len(),

@@ -130,7 +130,10 @@ impl Store {
     pub fn check(&self, grid: &HyperGrid) -> Result<(), String> {
         match self {
             Store::Fifo(q) => {
-                if q.head > q.queue.len() || q.capacity == 0 {
+                if q.capacity == 0 {
+                    return Err("FIFO of capacity 0".into());
+                }
+                if q.head > q.queue.len() {
                     return Err(format!(
                         "FIFO head {} beyond {} trajectories",
                         q.head,

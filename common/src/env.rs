@@ -23,7 +23,7 @@ pub enum GridError {
     NoDimensions(usize),
     #[error("--height must be at least 2 (got {0})")]
     TooLow(usize),
-    #[error("--height must be at most 65536 (got {0})")]
+    #[error("--height must be at most 65535 (got {0})")]
     TooHigh(usize),
     #[error("--ndim must be at most 255 (got {0})")]
     TooManyDimensions(usize),
@@ -47,7 +47,7 @@ impl HyperGrid {
         if height < 2 {
             return Err(GridError::TooLow(height));
         }
-        if height > 65536 {
+        if height > u16::MAX as usize {
             return Err(GridError::TooHigh(height));
         }
         // The longest trajectory: every coordinate to H−1, then exit.

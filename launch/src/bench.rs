@@ -87,7 +87,8 @@ pub fn run(
         ndim: 4,
         loss: Loss::Tb,
         validation_samples: 0,
-        validation_interval: u64::MAX,
+        // Validate only at the first and last step (the largest interval a config can hold).
+        validation_interval: i64::MAX as u64,
         paper_window: 0,
         threads,
         device,

@@ -43,7 +43,8 @@ pub fn bench_config(layout: &Layout, steps: u64) -> RunConfig {
         height: layout.height,
         batch_size: layout.batch_size,
         n_trajectories: steps * layout.batch_size as u64,
-        validation_interval: u64::MAX,
+        // Validate only at the first and last step (the largest interval a config can hold).
+        validation_interval: i64::MAX as u64,
         validation_samples: 0,
         paper_window: 0,
         ..RunConfig::default()

@@ -562,10 +562,9 @@ mod tests {
         std::fs::write(dir.join("config.toml"), cfg.to_toml().unwrap()).unwrap();
         check_same_settings(&cfg).unwrap();
         // A setting added later (absent from the file) reads as its default.
-        let old = cfg
-            .to_toml()
-            .unwrap()
-            .replace("activation = \"relu\"\n", "");
+        let full = cfg.to_toml().unwrap();
+        let old = full.replace("activation = \"relu\"\n", "");
+        assert!(old.len() < full.len(), "the activation line was removed");
         std::fs::write(dir.join("config.toml"), old).unwrap();
         check_same_settings(&cfg).unwrap();
         let bigger = RunConfig {

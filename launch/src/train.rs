@@ -139,6 +139,7 @@ fn train_on<L: AutodiffBackend>(
         ck.store
             .check(&cfg.grid()?)
             .map_err(|e| damaged(format!("its buffer: {e}")))?;
+        ck.optim.check(ck.params.len()).map_err(damaged)?;
         learner.restore(&ck.params, ck.optim, ck.step)?;
         validator.restore(ck.visits).map_err(damaged)?;
         store = ck.store;
@@ -151,6 +152,8 @@ fn train_on<L: AutodiffBackend>(
         });
     }
     let first_step = resume.as_ref().map_or(0, |r| r.step);
+    // Before the run folder: a refused recording must not leave an emptied metrics file.
+    let mut recorder = new_recorder(cfg, "train")?;
     let mut files = if opts.write_files {
         let earlier = resume.as_ref().map_or(&[][..], |r| &r.validations[..]);
         Some(open_run_dir_at(cfg, earlier)?)
@@ -164,7 +167,6 @@ fn train_on<L: AutodiffBackend>(
     let (to_buffer, buffer_in) = bounded(PIPE_DEPTH);
     let (to_learner, mut learner_in) = bounded::<Delivery>(PIPE_DEPTH);
     let store = Mutex::new(store);
-    let mut recorder = new_recorder(cfg, "train")?;
 
     let bar = progress_bar(opts.progress, n_steps);
     let start = Instant::now();

@@ -84,8 +84,9 @@ fn a_tiny_run_writes_metrics_config_and_plots() {
         "n_trajectories = 640\nvalidation_interval = 10\nseed = 3\n",
     )
     .unwrap();
-    let run_dir = dir.join("out");
-    let (code, out, err) = gfn(&[
+    let (run_dir, record) = (dir.join("out"), dir.join("recording"));
+    let _ = std::fs::remove_dir_all(&record);
+    let args = [
         "train",
         "--quiet",
         "--config",
@@ -94,7 +95,10 @@ fn a_tiny_run_writes_metrics_config_and_plots() {
         "4",
         "--run_dir",
         run_dir.to_str().unwrap(),
-    ]);
+        "--record",
+        record.to_str().unwrap(),
+    ];
+    let (code, out, err) = gfn(&args);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"exact_l1\""), "{out}");
     let saved = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
@@ -114,5 +118,37 @@ fn a_tiny_run_writes_metrics_config_and_plots() {
     for png in ["curves.png", "loss.png", "heatmap.png"] {
         let bytes = std::fs::read(run_dir.join(png)).unwrap();
         assert!(bytes.len() > 1000 && bytes.starts_with(b"\x89PNG"), "{png}");
+    }
+    // The same command again: the recording is not overwritten, and the run is refused
+    // before it touches its folder.
+    let (code, _, err) = gfn(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already holds a recording"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap(),
+        metrics
+    );
+}
+
+#[test]
+fn the_benchmark_runs_and_reports_every_configuration() {
+    let json = std::env::temp_dir().join(format!("gfn-bench-{}.json", std::process::id()));
+    let (code, _, err) = gfn(&[
+        "bench",
+        "--steps_small",
+        "3",
+        "--steps_large",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    for row in rows {
+        let its = row["steps_per_s"].as_f64().unwrap();
+        assert!(its.is_finite() && its > 0.0, "{row}");
     }
 }

@@ -6,6 +6,7 @@ use std::process::Command;
 #[test]
 fn the_reduced_tb_paper_grid_writes_its_table_and_plots() {
     let out = std::env::temp_dir().join(format!("gfn-reproduce-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let reproduce = |extra: &[&str]| {
         Command::new(gfn_tests::gfn_binary())

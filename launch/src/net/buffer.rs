@@ -14,8 +14,9 @@ use gfn_common::RunConfig;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 
-/// Most batches held before their Ack; more come only from a peer that ignores the protocol.
-const MAX_PARKED: usize = 1024;
+/// Most batches of one peer held before their Ack: a sampler has one in flight, so more come
+/// only from a peer that ignores the protocol.
+const MAX_PARKED_PER_PEER: usize = 16;
 use std::time::{Duration, Instant};
 
 /// A learner's request waiting for data.
@@ -126,7 +127,10 @@ pub fn run(cfg: &RunConfig, net: &NetArgs, load: Option<&Path>) -> Result<Buffer
             while let Some((identity, env)) = ingest.recv(0)? {
                 last_heard = Instant::now();
                 match env.body {
-                    Message::Trajectories(_) if parked.len() >= MAX_PARKED => {
+                    Message::Trajectories(_)
+                        if parked.iter().filter(|(id, _)| *id == identity).count()
+                            >= MAX_PARKED_PER_PEER =>
+                    {
                         // A sampler waits for its Ack before sending more: only a peer that
                         // ignores the protocol gets here.
                         report.invalid += 1;
