@@ -9,7 +9,9 @@
 # torchgfn runs on one thread; its side comes from ../shared/bench/torchgfn_hypergrid.py.
 # Finished runs (a file with a final line) are not rerun. R0S="0.1 0.01" limits the runs to
 # some R0 (to share them between two invocations on one folder); the table needs all three.
-# TABLE_ONLY=1 starts no run and writes the table from what has finished.
+# TABLE_ONLY=1 starts no run and writes the table from what has finished. GFN_ARGS adds flags to
+# gfn's side only (e.g. GFN_ARGS="--lr_schedule cosine"), to compare a gfn variant against the
+# same torchgfn runs (link their files into the new folder and they are not rerun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iterations="${1:-6250}"
@@ -21,6 +23,7 @@ reference="${TORCHGFN_SCRIPT:-../shared/bench/torchgfn_hypergrid.py}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gfn-target}"
 [[ "${TABLE_ONLY:-0}" == 1 ]] || cargo build --release -q -p gfn-launch
 gfn="$CARGO_TARGET_DIR/release/gfn"
+read -ra gfn_args <<< "${GFN_ARGS:-}"
 mkdir -p "$out"
 
 [[ "${TABLE_ONLY:-0}" == 1 ]] && R0S=none
@@ -40,7 +43,7 @@ for r0 in ${R0S:-0.1 0.01 0.001}; do
             "$gfn" train --ndim 4 --height 8 --R0 "$r0" --loss TB --batch_size 16 \
                 --n_trajectories $((iterations * 16)) --validation_interval "$interval" \
                 --validation_samples 20000 --seed "$seed" --run_dir "$out/gfn-$name" \
-                > /dev/null 2>&1
+                "${gfn_args[@]}" > /dev/null 2>&1
         fi
     done
 done

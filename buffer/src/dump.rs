@@ -224,8 +224,41 @@ pub struct DumpReport {
     pub missing_segments: Vec<u32>,
     /// Whether the recording was closed cleanly.
     pub done: bool,
+    /// What the `DONE` marker says was written (none if absent or unreadable).
+    pub closed_with: Option<DoneCounts>,
     /// Smallest and largest policy version of the recorded trajectories.
     pub versions: Option<(u64, u64)>,
+}
+
+/// The counts a clean close writes to `DONE`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DoneCounts {
+    pub frames: u64,
+    pub trajectories: u64,
+    pub segments: u32,
+}
+
+impl DoneCounts {
+    /// Parses `DONE`'s `key value` lines; `None` unless all three counts are there.
+    fn parse(text: &str) -> Option<Self> {
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
+        };
+        Some(Self {
+            frames: value("frames ")?,
+            trajectories: value("trajectories ")?,
+            segments: u32::try_from(value("segments ")?).ok()?,
+        })
+    }
+}
+
+impl DumpReport {
+    /// Frames the `DONE` marker counts but the reader did not load (deleted, damaged or torn).
+    pub fn lost_frames(&self) -> u64 {
+        self.closed_with
+            .map_or(0, |c| c.frames.saturating_sub(self.frames as u64))
+    }
 }
 
 /// A whole recording in memory.
@@ -251,9 +284,11 @@ impl Dump {
         }
         let mut header: Option<DumpHeader> = None;
         let mut batches = vec![];
+        let done = fs::read_to_string(dir.join("DONE"));
         let mut report = DumpReport {
             segments: paths.len(),
             done: dir.join("DONE").exists(),
+            closed_with: done.ok().and_then(|t| DoneCounts::parse(&t)),
             ..Default::default()
         };
         let mut numbers = std::collections::BTreeSet::new();
@@ -276,7 +311,12 @@ impl Dump {
                 .map_err(|_| DumpError::BadHeader(path.clone()))?;
             read_frames(path, &bytes, start, &grid, &mut batches, &mut report);
         }
-        let last = numbers.last().copied().unwrap_or(0);
+        // A deleted last segment leaves no gap: the DONE marker knows how many there were.
+        let last = numbers.last().copied().unwrap_or(0).max(
+            report
+                .closed_with
+                .map_or(0, |c| c.segments.saturating_sub(1)),
+        );
         report.missing_segments = (0..=last).filter(|i| !numbers.contains(i)).collect();
         report.frames = batches.len();
         report.trajectories = batches.iter().map(|b| b.len()).sum();
@@ -456,6 +496,10 @@ mod tests {
         assert_eq!(d.report.versions, Some((0, 199)));
         assert!(d.report.done && d.report.damaged.is_empty() && d.report.truncated.is_empty());
         assert!(d.report.missing_segments.is_empty());
+        let closed = d.report.closed_with.unwrap();
+        assert_eq!((closed.frames, closed.trajectories), (200, 200 * 5));
+        assert_eq!(closed.segments as usize, d.report.segments);
+        assert_eq!(d.report.lost_frames(), 0);
         // Recording again into the same folder is refused, and the recording is untouched.
         let again = DumpWriter::create(&dir, env(), "run-2", 2048);
         assert!(matches!(again, Err(DumpError::Exists(_))));
@@ -470,6 +514,23 @@ mod tests {
         let d = Dump::read(&dir).unwrap();
         assert_eq!(d.report.missing_segments, vec![1]);
         assert!(d.batches.len() < 200);
+        assert_eq!(d.report.lost_frames(), 200 - d.batches.len() as u64);
+    }
+
+    #[test]
+    fn a_deleted_last_segment_is_reported() {
+        let dir = tmp("tail");
+        record(&dir, 200, 2048);
+        let segments = Dump::read(&dir).unwrap().report.segments as u32;
+        fs::remove_file(segment_path(&dir, segments - 1)).unwrap();
+        let d = Dump::read(&dir).unwrap();
+        assert_eq!(d.report.missing_segments, vec![segments - 1]);
+        assert!(d.report.lost_frames() > 0);
+        // An unreadable marker counts nothing, rather than failing the read.
+        fs::write(dir.join("DONE"), "frames many\n").unwrap();
+        let d = Dump::read(&dir).unwrap();
+        assert!(d.report.done && d.report.closed_with.is_none());
+        assert!(d.report.missing_segments.is_empty() && d.report.lost_frames() == 0);
     }
 
     #[test]

@@ -127,6 +127,40 @@ named_enum! {
 }
 
 named_enum! {
+    /// How the learning rates (logZ's included) change over a run.
+    LrSchedule {
+        /// The same rates throughout: torchgfn's (no scheduler).
+        Constant = "constant",
+        /// Half a cosine from the set rates down to `lr_min_ratio` times them at the last step.
+        Cosine = "cosine",
+    }
+}
+
+/// The learning-rate multiplier at each optimizer step of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LrScale {
+    pub schedule: LrSchedule,
+    /// The multiplier at the last step (cosine).
+    pub min_ratio: f64,
+    /// Steps in the run.
+    pub steps: u64,
+}
+
+impl LrScale {
+    /// The multiplier of every learning rate at step `step` (0-based); 1 at step 0.
+    pub fn at(&self, step: u64) -> f64 {
+        match self.schedule {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::Cosine => {
+                let progress = (step as f64 / self.steps.saturating_sub(1).max(1) as f64).min(1.0);
+                let cos = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+                self.min_ratio + (1.0 - self.min_ratio) * cos
+            }
+        }
+    }
+}
+
+named_enum! {
     /// Which trajectories a replay buffer keeps when it is full.
     ReplayPolicy {
         /// Keep the newest.
@@ -199,6 +233,12 @@ pub struct RunConfig {
     /// AdamW decoupled weight decay of the networks (logZ gets none).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
+    /// How the learning rates change over the run: constant (torchgfn) or cosine.
+    #[arg(long, default_value_t = LrSchedule::Constant)]
+    pub lr_schedule: LrSchedule,
+    /// The last step's learning rates as a fraction of the set ones (cosine schedule).
+    #[arg(long, default_value_t = 0.0)]
+    pub lr_min_ratio: f64,
     /// Width of the hidden layers.
     #[arg(long, default_value_t = 256)]
     pub hidden_dim: usize,
@@ -409,6 +449,15 @@ impl RunConfig {
         self.n_trajectories.div_ceil(self.batch_size.max(1) as u64)
     }
 
+    /// The learning-rate multiplier over this run's steps.
+    pub fn lr_scale(&self) -> LrScale {
+        LrScale {
+            schedule: self.lr_schedule,
+            min_ratio: self.lr_min_ratio,
+            steps: self.n_iterations(),
+        }
+    }
+
     /// Checks every setting; the error names the offending flag.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let grid = self.grid()?;
@@ -438,6 +487,12 @@ impl RunConfig {
             "--weight_decay",
             "a finite number >= 0",
             self.weight_decay,
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.lr_min_ratio),
+            "--lr_min_ratio",
+            "between 0 and 1",
+            self.lr_min_ratio,
         )?;
         check(
             self.hidden_dim > 0,
@@ -667,6 +722,8 @@ mod tests {
         assert!(bad(|c| c.policy_lag = u64::MAX).contains("--policy_lag"));
         assert!(bad(|c| c.samples_per_insert = Some(f64::NAN)).contains("--samples_per_insert"));
         assert!(bad(|c| c.spi_error = -1.0).contains("--spi_error"));
+        assert!(bad(|c| c.lr_min_ratio = 1.5).contains("--lr_min_ratio"));
+        assert!(bad(|c| c.lr_min_ratio = f64::NAN).contains("--lr_min_ratio"));
         // A replay buffer smaller than a batch could never serve one.
         assert!(bad(|c| c.replay_buffer_size = 8).contains("--replay_buffer_size"));
         // TOML holds signed 64-bit integers: a larger seed would be lost from config.toml.
@@ -679,5 +736,30 @@ mod tests {
         assert_eq!(c.to_table().unwrap()["seed"].as_integer(), Some(i64::MAX));
         assert!("XX".parse::<Loss>().unwrap_err().contains("TB"));
         assert_eq!("subtb".parse::<Loss>(), Ok(Loss::SubTb));
+    }
+
+    #[test]
+    fn cosine_schedule_falls_from_one_to_the_floor() {
+        let c = RunConfig {
+            n_trajectories: 160,
+            lr_schedule: LrSchedule::Cosine,
+            lr_min_ratio: 0.1,
+            ..RunConfig::default()
+        };
+        let s = c.lr_scale();
+        assert_eq!(s.steps, 10);
+        assert_eq!(s.at(0), 1.0);
+        // Halfway the cosine is at half its swing.
+        assert!((s.at(9) - 0.1).abs() < 1e-12, "{}", s.at(9));
+        let mid = LrScale { steps: 3, ..s }.at(1);
+        assert!((mid - 0.55).abs() < 1e-12, "{mid}");
+        assert!((1..10).all(|t| s.at(t) < s.at(t - 1)));
+        // Past the end (a resumed run with more steps than planned) it stays at the floor.
+        assert_eq!(s.at(50), s.at(9));
+        let constant = RunConfig::default().lr_scale();
+        assert!([0, 1, 62_499].iter().all(|&t| constant.at(t) == 1.0));
+        assert_eq!("COSINE".parse(), Ok(LrSchedule::Cosine));
+        let t: RunConfig = toml::from_str("lr_schedule = \"cosine\"\nlr_min_ratio = 0.01").unwrap();
+        assert_eq!((t.lr_schedule, t.lr_min_ratio), (LrSchedule::Cosine, 0.01));
     }
 }

@@ -23,7 +23,7 @@ pub mod target;
 pub mod trajectory;
 pub mod wire;
 
-pub use config::{Activation, Device, Loss, ReplayPolicy, RunConfig, SubTbWeighting};
+pub use config::{Activation, Device, Loss, LrSchedule, ReplayPolicy, RunConfig, SubTbWeighting};
 pub use env::HyperGrid;
 pub use preprocess::Preprocessor;
 pub use reward::{Reward, RewardKind};

@@ -56,7 +56,8 @@ struct ReplayArgs {
 #[derive(Args)]
 #[command(rename_all = "snake_case")]
 struct ReproduceArgs {
-    /// Preset: a name under configs/presets (tb-paper, tb-paper-original, subtb-paper) or a TOML file.
+    /// Preset: a name under configs/presets (tb-paper, tb-paper-original, tb-paper-cosine,
+    /// subtb-paper) or a TOML file.
     preset: String,
     /// Seeds per configuration (default: the preset's).
     #[arg(long)]

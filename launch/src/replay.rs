@@ -126,7 +126,8 @@ fn replay_on<L: AutodiffBackend>(
     Ok(report)
 }
 
-/// Logs what a recording holds, with a warning for anything lost (missing segments).
+/// Logs what a recording holds, with a warning for anything lost (missing segments, frames the
+/// `DONE` marker counts but the reader could not load).
 pub(crate) fn describe(from: &Path, dump: &Dump) {
     let r: &DumpReport = &dump.report;
     if !r.missing_segments.is_empty() {
@@ -134,6 +135,14 @@ pub(crate) fn describe(from: &Path, dump: &Dump) {
             "{}: segment(s) {:?} are missing; their trajectories are lost",
             from.display(),
             r.missing_segments
+        );
+    }
+    if r.lost_frames() > 0 {
+        tracing::warn!(
+            "{}: {} of the {} frames recorded are lost",
+            from.display(),
+            r.lost_frames(),
+            r.frames as u64 + r.lost_frames()
         );
     }
     tracing::info!(
@@ -189,6 +198,16 @@ pub fn inspect(dir: &Path) -> Result<String> {
     for (path, at) in &r.damaged {
         s += &format!("  {} at byte {at}\n", path.display());
     }
+    s += &match r.closed_with {
+        Some(c) => format!(
+            "recorded      {} frames, {} trajectories, {} segment(s); {} frame(s) lost\n",
+            c.frames,
+            c.trajectories,
+            c.segments,
+            r.lost_frames()
+        ),
+        None => "recorded      - (no readable DONE marker)\n".into(),
+    };
     s += &format!("missing       {:?}\n", r.missing_segments);
     s += &format!("torn tails    {}\n", r.truncated.len());
     for path in &r.truncated {

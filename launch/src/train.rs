@@ -242,9 +242,11 @@ fn train_on<L: AutodiffBackend>(
         // Stop the other roles whatever happened here, then collect their statistics.
         shutdown.trigger();
         drop(learner_in);
+        // A sampler failure comes first: it is why the learner ran out of batches.
         let sampler_stats = sampler_thread
             .join()
-            .map_err(|_| anyhow::anyhow!("sampler thread panicked"))?;
+            .map_err(|_| anyhow::anyhow!("sampler thread panicked"))?
+            .context("the sampler cannot use the published weights")?;
         buffer_thread
             .join()
             .map_err(|_| anyhow::anyhow!("buffer thread panicked"))?;

@@ -61,15 +61,17 @@ impl FlatAdamW {
         }
     }
 
-    /// One step: `θ ← θ(1 − lr·wd) − lr·m̂/(√v̂ + ε)`.
-    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+    /// One step: `θ ← θ(1 − lr·wd) − lr·m̂/(√v̂ + ε)`, with every group's lr times `lr_scale`
+    /// (the schedule's multiplier, 1 for a constant rate).
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr_scale: f64) {
         self.t += 1;
         let (b1, b2) = (self.beta1 as f32, self.beta2 as f32);
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
         for g in &self.groups {
-            let step = (g.lr / bc1) as f32;
-            let decay = (1.0 - g.lr * g.weight_decay) as f32;
+            let lr = g.lr * lr_scale;
+            let step = (lr / bc1) as f32;
+            let decay = (1.0 - lr * g.weight_decay) as f32;
             let inv_bc2 = (1.0 / bc2) as f32;
             let eps = self.eps as f32;
             let r = g.range.clone();
@@ -114,17 +116,25 @@ mod tests {
             ],
         );
         let mut p = vec![1.0f32, -2.0];
-        opt.step(&mut p, &[0.5, 3.0]);
+        opt.step(&mut p, &[0.5, 3.0], 1.0);
         // First step: m̂ = g, v̂ = g², so the update is lr·sign(g) (up to ε), after decay.
         assert!((p[0] - (1.0 * (1.0 - 0.05) - 0.1)).abs() < 1e-6, "{}", p[0]);
         assert!((p[1] - (-2.0 - 0.01)).abs() < 1e-6, "{}", p[1]);
-        opt.step(&mut p, &[0.5, 3.0]);
+        opt.step(&mut p, &[0.5, 3.0], 1.0);
         assert_eq!(opt.t, 2);
+        // A constant gradient keeps m̂/√v̂ = 1.
+        assert!((p[1] - (-2.0 - 0.02)).abs() < 1e-5, "{}", p[1]);
+        // A scaled step moves by the scaled rate, decay included.
+        let before = p[0];
+        opt.step(&mut p, &[0.5, 3.0], 0.5);
+        assert!(
+            (p[0] - (before * (1.0 - 0.025) - 0.05)).abs() < 1e-5,
+            "{}",
+            p[0]
+        );
         assert!(opt.check(2).is_ok());
         assert!(opt.check(3).unwrap_err().contains("moments"));
         opt.groups[1].range = 1..5;
         assert!(opt.check(2).unwrap_err().contains("outside"));
-        // A constant gradient keeps m̂/√v̂ = 1.
-        assert!((p[1] - (-2.0 - 0.02)).abs() < 1e-5, "{}", p[1]);
     }
 }

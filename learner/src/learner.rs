@@ -3,7 +3,7 @@
 use crate::adamw::{FlatAdamW, ParamGroup};
 use crate::inputs::StepInputs;
 use crate::loss::{loss, LossConfig};
-use gfn_common::config::ConfigError;
+use gfn_common::config::{ConfigError, LrScale};
 use gfn_common::pipe::Weights;
 use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
@@ -68,6 +68,7 @@ pub struct Learner<B: AutodiffBackend> {
     /// The authoritative copy of the parameters, in module order.
     params: Vec<f32>,
     optim: FlatAdamW,
+    lr_scale: LrScale,
     loss: LossConfig,
     grid: HyperGrid,
     reward: Reward,
@@ -110,6 +111,7 @@ impl<B: AutodiffBackend> Learner<B> {
             cpu_net,
             params,
             optim: FlatAdamW::new(n, groups),
+            lr_scale: cfg.lr_scale(),
             loss: LossConfig::from_run(cfg),
             grid,
             reward: cfg.reward_fn()?,
@@ -232,7 +234,8 @@ impl<B: AutodiffBackend> Learner<B> {
             sync.all_reduce_mean(&mut flat);
         }
         let t4 = Instant::now();
-        self.optim.step(&mut self.params, &flat);
+        let lr_scale = self.lr_scale.at(self.version);
+        self.optim.step(&mut self.params, &flat, lr_scale);
         self.net = params::load(self.net.clone(), &self.params).expect("parameter count is fixed");
         self.version += 1;
         let t5 = Instant::now();

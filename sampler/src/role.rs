@@ -4,6 +4,7 @@ use crate::rollout::Sampler;
 use gfn_common::pipe::{Shutdown, WeightBoard};
 use gfn_common::TrajectoryBatch;
 use gfn_nn::burn::tensor::backend::Backend;
+use gfn_nn::params::SizeMismatch;
 use std::time::{Duration, Instant};
 
 /// Where finished batches go: a channel in one process, a socket between processes.
@@ -37,6 +38,7 @@ pub struct SamplerStats {
 }
 
 /// Produces batches `first_batch..n_batches` of `batch_size` (until `shutdown` when `None`).
+/// Fails if published weights do not fit the sampler's network.
 #[allow(clippy::too_many_arguments)]
 pub fn run<B: Backend>(
     sampler: &mut Sampler<B>,
@@ -47,7 +49,7 @@ pub fn run<B: Backend>(
     weights: &WeightBoard,
     sink: &mut impl BatchSink,
     shutdown: &Shutdown,
-) -> SamplerStats {
+) -> Result<SamplerStats, SizeMismatch> {
     let mut stats = SamplerStats::default();
     let mut k = first_batch;
     sampler.set_batch_index(first_batch);
@@ -61,10 +63,7 @@ pub fn run<B: Backend>(
             let Some(w) = weights.wait_for(wanted, shutdown) else {
                 break;
             };
-            if let Err(e) = sampler.set_weights(w.version, &w.params) {
-                tracing::error!("sampler cannot use the published weights: {e}");
-                break;
-            }
+            sampler.set_weights(w.version, &w.params)?;
         }
         let t1 = Instant::now();
         let batch = sampler.sample(batch_size);
@@ -77,5 +76,62 @@ pub fn run<B: Backend>(
             break;
         }
     }
-    stats
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gfn_common::pipe::Weights;
+    use gfn_common::RunConfig;
+    use gfn_nn::backend::{cpu_device, Cpu};
+
+    fn sampler() -> Sampler<Cpu> {
+        let cfg = RunConfig {
+            ndim: 2,
+            height: 4,
+            hidden_dim: 8,
+            ..RunConfig::default()
+        };
+        Sampler::new(&cfg, 0, cpu_device()).unwrap()
+    }
+
+    fn run_with(params: Vec<f32>) -> Result<SamplerStats, SizeMismatch> {
+        let mut sampler = sampler();
+        let board = WeightBoard::new(2);
+        board.publish(Weights { version: 0, params });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let policy = WeightPolicy::Exact { lag: 0 };
+        let stats = run(
+            &mut sampler,
+            0,
+            Some(1),
+            4,
+            policy,
+            &board,
+            &mut { tx },
+            &Shutdown::default(),
+        );
+        assert_eq!(
+            rx.try_iter().count() as u64,
+            stats.as_ref().map_or(0, |s| s.batches)
+        );
+        stats
+    }
+
+    #[test]
+    fn weights_of_another_network_stop_the_sampler_with_an_error() {
+        let cfg = RunConfig {
+            ndim: 2,
+            height: 4,
+            hidden_dim: 8,
+            ..RunConfig::default()
+        };
+        let n = Sampler::<Cpu>::new(&cfg, 0, cpu_device())
+            .unwrap()
+            .num_params();
+        assert_eq!(run_with(vec![0.0; n]).unwrap().batches, 1);
+        let err = run_with(vec![0.0; n + 1]).unwrap_err();
+        assert_eq!((err.expected, err.got), (n, n + 1));
+    }
 }

@@ -27,6 +27,10 @@ fn a_recorded_run_replays_with_tb_and_db() {
         text.contains("trajectories  32000") && text.contains("closed        yes"),
         "{text}"
     );
+    assert!(
+        text.contains("32000 trajectories") && text.contains("0 frame(s) lost"),
+        "{text}"
+    );
 
     for loss in [Loss::Tb, Loss::Db] {
         let cfg = RunConfig {

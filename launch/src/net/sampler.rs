@@ -4,7 +4,7 @@
 use super::socket::{Join, Socket};
 use super::NetArgs;
 use crate::device::with_backend;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use gfn_common::pipe::{Shutdown, WeightBoard};
 use gfn_common::wire::Message;
 use gfn_common::{RunConfig, TrajectoryBatch};
@@ -154,7 +154,8 @@ fn run_on<B: Backend>(cfg: &RunConfig, net: &NetArgs, device: B::Device) -> Resu
         );
         shutdown.trigger();
         stats
-    });
+    })
+    .context("the sampler cannot use the published weights")?;
     tracing::info!(
         "{me}: sent {} trajectories in {} batches",
         stats.trajectories,
