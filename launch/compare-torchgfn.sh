@@ -12,6 +12,7 @@
 # TABLE_ONLY=1 starts no run and writes the table from what has finished. GFN_ARGS adds flags to
 # gfn's side only (e.g. GFN_ARGS="--lr_schedule cosine"), to compare a gfn variant against the
 # same torchgfn runs (link their files into the new folder and they are not rerun).
+# TORCHGFN_SCRIPT=launch/torchgfn_cosine.py runs torchgfn with the same cosine schedule.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iterations="${1:-6250}"

@@ -749,17 +749,35 @@ mod tests {
         let s = c.lr_scale();
         assert_eq!(s.steps, 10);
         assert_eq!(s.at(0), 1.0);
-        // Halfway the cosine is at half its swing.
         assert!((s.at(9) - 0.1).abs() < 1e-12, "{}", s.at(9));
+        // Halfway the cosine is at half its swing.
         let mid = LrScale { steps: 3, ..s }.at(1);
         assert!((mid - 0.55).abs() < 1e-12, "{mid}");
         assert!((1..10).all(|t| s.at(t) < s.at(t - 1)));
-        // Past the end (a resumed run with more steps than planned) it stays at the floor.
+        // Past the last step it stays at the floor.
         assert_eq!(s.at(50), s.at(9));
         let constant = RunConfig::default().lr_scale();
         assert!([0, 1, 62_499].iter().all(|&t| constant.at(t) == 1.0));
         assert_eq!("COSINE".parse(), Ok(LrSchedule::Cosine));
         let t: RunConfig = toml::from_str("lr_schedule = \"cosine\"\nlr_min_ratio = 0.01").unwrap();
         assert_eq!((t.lr_schedule, t.lr_min_ratio), (LrSchedule::Cosine, 0.01));
+    }
+
+    #[test]
+    fn every_shipped_config_file_is_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let c = RunConfig::from_toml_file(&path).unwrap();
+                c.validate()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "found {n} config files in {}", dir.display());
+        let quickstart = RunConfig::from_toml_file(&dir.join("quickstart.toml")).unwrap();
+        assert_eq!(quickstart.lr_schedule, LrSchedule::Cosine);
     }
 }

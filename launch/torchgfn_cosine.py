@@ -1,0 +1,45 @@
+#!/usr/bin/env python
+"""torchgfn's reference run (../shared/bench/torchgfn_hypergrid.py) with gfn's
+`--lr_schedule cosine`: every Adam group's rate times 0.5 (1 + cos(pi t / (n - 1))) at step t
+of n = --n_iterations, down to 0 at the last step. Same arguments as the reference script,
+whose path is $TORCHGFN_REFERENCE (default: ../shared/bench/torchgfn_hypergrid.py beside the
+repository).
+
+    TORCHGFN_SCRIPT=launch/torchgfn_cosine.py GFN_ARGS="--lr_schedule cosine" \
+        launch/compare-torchgfn.sh 6250 3 results/compare-cosine-both
+"""
+
+import math
+import os
+import runpy
+import sys
+
+import torch
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+reference = os.environ.get(
+    "TORCHGFN_REFERENCE", os.path.join(root, "..", "shared", "bench", "torchgfn_hypergrid.py")
+)
+steps = int(sys.argv[sys.argv.index("--n_iterations") + 1])
+
+
+class CosineAdam(torch.optim.Adam):
+    """Adam whose group rates follow gfn's cosine schedule over `steps` steps."""
+
+    def __init__(self, params, **kwargs):
+        super().__init__(params, **kwargs)
+        self.base_lrs = [g["lr"] for g in self.param_groups]
+        self.t = 0
+
+    def step(self, closure=None):
+        progress = min(self.t / max(steps - 1, 1), 1.0)
+        scale = 0.5 * (1.0 + math.cos(math.pi * progress))
+        for group, lr in zip(self.param_groups, self.base_lrs):
+            group["lr"] = lr * scale
+        self.t += 1
+        return super().step(closure)
+
+
+torch.optim.Adam = CosineAdam
+sys.argv[0] = reference
+runpy.run_path(reference, run_name="__main__")
