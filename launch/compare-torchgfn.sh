@@ -44,7 +44,7 @@ for r0 in ${R0S:-0.1 0.01 0.001}; do
             "$gfn" train --ndim 4 --height 8 --R0 "$r0" --loss TB --batch_size 16 \
                 --n_trajectories $((iterations * 16)) --validation_interval "$interval" \
                 --validation_samples 20000 --seed "$seed" --run_dir "$out/gfn-$name" \
-                "${gfn_args[@]}" > /dev/null 2>&1
+                ${gfn_args[@]+"${gfn_args[@]}"} > /dev/null 2>&1
         fi
     done
 done

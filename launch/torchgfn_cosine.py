@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """torchgfn's reference run (../shared/bench/torchgfn_hypergrid.py) with gfn's
-`--lr_schedule cosine`: every Adam group's rate times 0.5 (1 + cos(pi t / (n - 1))) at step t
-of n = --n_iterations, down to 0 at the last step. Same arguments as the reference script,
+`--lr_schedule cosine`: every Adam group's rate times m + (1 - m) 0.5 (1 + cos(pi t / (n - 1)))
+at step t of n = --n_iterations, down to m at the last step, where m is --lr_min_ratio
+(default 0, as gfn's; this wrapper's own flag). Otherwise the same arguments as the reference script,
 whose path is $TORCHGFN_REFERENCE (default: ../shared/bench/torchgfn_hypergrid.py beside the
 repository).
 
@@ -9,6 +10,7 @@ repository).
         launch/compare-torchgfn.sh 6250 3 results/compare-cosine-both
 """
 
+import argparse
 import math
 import os
 import runpy
@@ -20,7 +22,13 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 reference = os.environ.get(
     "TORCHGFN_REFERENCE", os.path.join(root, "..", "shared", "bench", "torchgfn_hypergrid.py")
 )
-steps = int(sys.argv[sys.argv.index("--n_iterations") + 1])
+ours = argparse.ArgumentParser(add_help=False)
+ours.add_argument("--n_iterations", type=int, default=2000)  # the reference's default
+ours.add_argument("--lr_min_ratio", type=float, default=0.0)
+known, rest = ours.parse_known_args(sys.argv[1:])
+steps, min_ratio = known.n_iterations, known.lr_min_ratio
+if not 0.0 <= min_ratio <= 1.0:
+    sys.exit(f"--lr_min_ratio must be between 0 and 1 (got {min_ratio})")
 
 
 class CosineAdam(torch.optim.Adam):
@@ -33,7 +41,7 @@ class CosineAdam(torch.optim.Adam):
 
     def step(self, closure=None):
         progress = min(self.t / max(steps - 1, 1), 1.0)
-        scale = 0.5 * (1.0 + math.cos(math.pi * progress))
+        scale = min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
         for group, lr in zip(self.param_groups, self.base_lrs):
             group["lr"] = lr * scale
         self.t += 1
@@ -41,5 +49,5 @@ class CosineAdam(torch.optim.Adam):
 
 
 torch.optim.Adam = CosineAdam
-sys.argv[0] = reference
+sys.argv = [reference, "--n_iterations", str(steps)] + rest
 runpy.run_path(reference, run_name="__main__")

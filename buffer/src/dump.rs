@@ -18,6 +18,7 @@ use gfn_common::{HyperGrid, RewardKind, RunConfig, TrajectoryBatch};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 /// Version of the format written by this build.
@@ -220,8 +221,9 @@ pub struct DumpReport {
     pub damaged: Vec<(PathBuf, u64)>,
     /// Segments whose last frame was torn (incomplete).
     pub truncated: Vec<PathBuf>,
-    /// Segment numbers absent from 0 to the last one found (deleted files).
-    pub missing_segments: Vec<u32>,
+    /// Runs of segment numbers absent from 0 to the last one found or counted by `DONE`
+    /// (deleted files).
+    pub missing_segments: Vec<RangeInclusive<u32>>,
     /// Whether the recording was closed cleanly.
     pub done: bool,
     /// What the `DONE` marker says was written (none if absent or unreadable).
@@ -258,6 +260,13 @@ impl DumpReport {
     pub fn lost_frames(&self) -> u64 {
         self.closed_with
             .map_or(0, |c| c.frames.saturating_sub(self.frames as u64))
+    }
+
+    /// Trajectories the `DONE` marker counts but the reader did not load.
+    pub fn lost_trajectories(&self) -> u64 {
+        self.closed_with.map_or(0, |c| {
+            c.trajectories.saturating_sub(self.trajectories as u64)
+        })
     }
 }
 
@@ -312,12 +321,8 @@ impl Dump {
             read_frames(path, &bytes, start, &grid, &mut batches, &mut report);
         }
         // A deleted last segment leaves no gap: the DONE marker knows how many there were.
-        let last = numbers.last().copied().unwrap_or(0).max(
-            report
-                .closed_with
-                .map_or(0, |c| c.segments.saturating_sub(1)),
-        );
-        report.missing_segments = (0..=last).filter(|i| !numbers.contains(i)).collect();
+        let counted = report.closed_with.map_or(0, |c| c.segments);
+        report.missing_segments = gaps(&numbers, counted);
         report.frames = batches.len();
         report.trajectories = batches.iter().map(|b| b.len()).sum();
         report.versions = batches
@@ -344,6 +349,23 @@ impl Dump {
         }
         Ok(())
     }
+}
+
+/// The runs of numbers missing from `found` within `0..max(counted, last found + 1)`, in
+/// time linear in `found` (a header or marker may claim any number).
+fn gaps(found: &std::collections::BTreeSet<u32>, counted: u32) -> Vec<RangeInclusive<u32>> {
+    let mut gaps = vec![];
+    let mut next = 0u32;
+    for &n in found {
+        if n > next {
+            gaps.push(next..=n - 1);
+        }
+        next = n.saturating_add(1);
+    }
+    if counted > next {
+        gaps.push(next..=counted - 1);
+    }
+    gaps
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
@@ -512,7 +534,7 @@ mod tests {
         record(&dir, 200, 2048);
         fs::remove_file(segment_path(&dir, 1)).unwrap();
         let d = Dump::read(&dir).unwrap();
-        assert_eq!(d.report.missing_segments, vec![1]);
+        assert_eq!(d.report.missing_segments, vec![1..=1]);
         assert!(d.batches.len() < 200);
         assert_eq!(d.report.lost_frames(), 200 - d.batches.len() as u64);
     }
@@ -524,13 +546,34 @@ mod tests {
         let segments = Dump::read(&dir).unwrap().report.segments as u32;
         fs::remove_file(segment_path(&dir, segments - 1)).unwrap();
         let d = Dump::read(&dir).unwrap();
-        assert_eq!(d.report.missing_segments, vec![segments - 1]);
+        assert_eq!(d.report.missing_segments, vec![segments - 1..=segments - 1]);
         assert!(d.report.lost_frames() > 0);
+        assert_eq!(d.report.lost_trajectories(), 5 * d.report.lost_frames());
         // An unreadable marker counts nothing, rather than failing the read.
         fs::write(dir.join("DONE"), "frames many\n").unwrap();
         let d = Dump::read(&dir).unwrap();
         assert!(d.report.done && d.report.closed_with.is_none());
         assert!(d.report.missing_segments.is_empty() && d.report.lost_frames() == 0);
+        // A marker claiming billions of segments costs nothing to report.
+        fs::write(
+            dir.join("DONE"),
+            "frames 1\ntrajectories 5\nsegments 4000000000\n",
+        )
+        .unwrap();
+        let d = Dump::read(&dir).unwrap();
+        assert_eq!(
+            d.report.missing_segments,
+            vec![segments - 1..=3_999_999_999]
+        );
+    }
+
+    #[test]
+    fn gaps_are_runs() {
+        let found = [0u32, 3, 4, 9].into_iter().collect();
+        assert_eq!(gaps(&found, 0), vec![1..=2, 5..=8]);
+        assert_eq!(gaps(&found, 12), vec![1..=2, 5..=8, 10..=11]);
+        assert!(gaps(&[u32::MAX].into_iter().collect(), 0) == vec![0..=u32::MAX - 1]);
+        assert!(gaps(&Default::default(), 0).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::metrics::{TimeSplit, Validation};
 use crate::validate::Visits;
 use anyhow::{bail, Context, Result};
 use gfn_buffer::Store;
-use gfn_common::RunConfig;
+use gfn_common::{LrSchedule, RunConfig};
 use gfn_learner::adamw::FlatAdamW;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -122,6 +122,16 @@ pub fn check_compatible(saved: &RunConfig, now: &RunConfig) -> Result<()> {
             bail!("the checkpoint was written without {key}: refusing to resume");
         }
     }
+    // A schedule is laid out over the planned steps: another budget would bend it mid-run.
+    if now.lr_schedule != LrSchedule::Constant && saved.n_trajectories != now.n_trajectories {
+        bail!(
+            "the checkpoint's learning-rate schedule ({}) spans n_trajectories = {}, this run \
+             has {}: refusing to resume",
+            now.lr_schedule,
+            saved.n_trajectories,
+            now.n_trajectories
+        );
+    }
     Ok(())
 }
 
@@ -185,5 +195,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("loss"));
+        // Under a schedule the budget is part of the run.
+        let cosine = RunConfig {
+            lr_schedule: LrSchedule::Cosine,
+            ..RunConfig::default()
+        };
+        let cosine_longer = RunConfig {
+            lr_schedule: LrSchedule::Cosine,
+            ..longer
+        };
+        assert!(check_compatible(&cosine, &cosine_longer)
+            .unwrap_err()
+            .to_string()
+            .contains("schedule"));
+        assert!(check_compatible(&cosine, &cosine).is_ok());
     }
 }

@@ -132,17 +132,18 @@ pub(crate) fn describe(from: &Path, dump: &Dump) {
     let r: &DumpReport = &dump.report;
     if !r.missing_segments.is_empty() {
         tracing::warn!(
-            "{}: segment(s) {:?} are missing; their trajectories are lost",
+            "{}: segment(s) {} are missing; their trajectories are lost",
             from.display(),
-            r.missing_segments
+            segment_runs(&r.missing_segments)
         );
     }
     if r.lost_frames() > 0 {
         tracing::warn!(
-            "{}: {} of the {} frames recorded are lost",
+            "{}: {} of the {} frames recorded ({} trajectories) are lost",
             from.display(),
             r.lost_frames(),
-            r.frames as u64 + r.lost_frames()
+            r.frames as u64 + r.lost_frames(),
+            r.lost_trajectories()
         );
     }
     tracing::info!(
@@ -200,18 +201,43 @@ pub fn inspect(dir: &Path) -> Result<String> {
     }
     s += &match r.closed_with {
         Some(c) => format!(
-            "recorded      {} frames, {} trajectories, {} segment(s); {} frame(s) lost\n",
+            "recorded      {} frames, {} trajectories, {} segment(s); {} frame(s), {} \
+             trajectories lost\n",
             c.frames,
             c.trajectories,
             c.segments,
-            r.lost_frames()
+            r.lost_frames(),
+            r.lost_trajectories()
         ),
         None => "recorded      - (no readable DONE marker)\n".into(),
     };
-    s += &format!("missing       {:?}\n", r.missing_segments);
+    s += &format!("missing       {}\n", segment_runs(&r.missing_segments));
     s += &format!("torn tails    {}\n", r.truncated.len());
     for path in &r.truncated {
         s += &format!("  {}\n", path.display());
     }
     Ok(s)
+}
+
+/// Runs of segment numbers as `1, 4-7`, or `none`.
+fn segment_runs(runs: &[std::ops::RangeInclusive<u32>]) -> String {
+    if runs.is_empty() {
+        return "none".into();
+    }
+    let show = |r: &std::ops::RangeInclusive<u32>| match r.start() == r.end() {
+        true => r.start().to_string(),
+        false => format!("{}-{}", r.start(), r.end()),
+    };
+    runs.iter().map(show).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment_runs;
+
+    #[test]
+    fn segment_runs_read_as_numbers_and_ranges() {
+        assert_eq!(segment_runs(&[]), "none");
+        assert_eq!(segment_runs(&[1..=1, 4..=7]), "1, 4-7");
+    }
 }

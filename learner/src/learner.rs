@@ -68,7 +68,7 @@ pub struct Learner<B: AutodiffBackend> {
     /// The authoritative copy of the parameters, in module order.
     params: Vec<f32>,
     optim: FlatAdamW,
-    lr_scale: LrScale,
+    schedule: LrScale,
     loss: LossConfig,
     grid: HyperGrid,
     reward: Reward,
@@ -111,7 +111,7 @@ impl<B: AutodiffBackend> Learner<B> {
             cpu_net,
             params,
             optim: FlatAdamW::new(n, groups),
-            lr_scale: cfg.lr_scale(),
+            schedule: cfg.lr_scale(),
             loss: LossConfig::from_run(cfg),
             grid,
             reward: cfg.reward_fn()?,
@@ -234,8 +234,8 @@ impl<B: AutodiffBackend> Learner<B> {
             sync.all_reduce_mean(&mut flat);
         }
         let t4 = Instant::now();
-        let lr_scale = self.lr_scale.at(self.version);
-        self.optim.step(&mut self.params, &flat, lr_scale);
+        let scale = self.schedule.at(self.version);
+        self.optim.step(&mut self.params, &flat, scale);
         self.net = params::load(self.net.clone(), &self.params).expect("parameter count is fixed");
         self.version += 1;
         let t5 = Instant::now();

@@ -28,7 +28,7 @@ fn a_recorded_run_replays_with_tb_and_db() {
         "{text}"
     );
     assert!(
-        text.contains("32000 trajectories") && text.contains("0 frame(s) lost"),
+        text.contains("32000 trajectories") && text.contains("0 frame(s), 0 trajectories lost"),
         "{text}"
     );
 
