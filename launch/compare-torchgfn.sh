@@ -105,7 +105,8 @@ for r0 in ["0.1", "0.01", "0.001"]:
     # Every validation point: the mean exact L1 over seeds on both sides.
     tc = [torch_curve(f"{out}/torchgfn-r0_{r0}-seed{s}.jsonl") for s in range(seeds)]
     gc = [gfn_curve(f"{out}/gfn-r0_{r0}-seed{s}/metrics.jsonl") for s in range(seeds)]
-    for traj in sorted(tc[0]):
+    # Points every seed validated at (runs may differ in validation interval).
+    for traj in sorted(set.intersection(*(set(c) for c in tc))):
         tm = statistics.mean(c[traj] for c in tc)
         gm = statistics.mean(nearest(c, traj) for c in gc)
         points += 1
