@@ -79,7 +79,9 @@ def gfn_curve(path):
     return {r["validation"]["trajectories"]: r["validation"]["exact_l1"] for r in rows if "validation" in r}
 
 def nearest(curve, t):
-    return curve[min(curve, key=lambda k: abs(k - t))]
+    """The value validated closest to t trajectories, if within 1 % of t (else None)."""
+    k = min(curve, key=lambda k: abs(k - t))
+    return curve[k] if abs(k - t) <= 0.01 * t else None
 
 points_at_or_below, points = 0, 0
 point_lines = []
@@ -107,8 +109,10 @@ for r0 in ["0.1", "0.01", "0.001"]:
     gc = [gfn_curve(f"{out}/gfn-r0_{r0}-seed{s}/metrics.jsonl") for s in range(seeds)]
     # Points every seed validated at (runs may differ in validation interval).
     for traj in sorted(set.intersection(*(set(c) for c in tc))):
-        tm = statistics.mean(c[traj] for c in tc)
-        gm = statistics.mean(nearest(c, traj) for c in gc)
+        near = [nearest(c, traj) for c in gc]
+        if None in near:
+            continue  # gfn did not validate there
+        tm, gm = statistics.mean(c[traj] for c in tc), statistics.mean(near)
         points += 1
         points_at_or_below += gm <= tm
         point_lines.append(f"| {r0} | {traj:,} | {tm:.4f} | {gm:.4f} |")
