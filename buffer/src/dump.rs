@@ -293,11 +293,13 @@ impl Dump {
         }
         let mut header: Option<DumpHeader> = None;
         let mut batches = vec![];
-        let done = fs::read_to_string(dir.join("DONE"));
+        let marker = dir.join("DONE");
         let mut report = DumpReport {
             segments: paths.len(),
-            done: dir.join("DONE").exists(),
-            closed_with: done.ok().and_then(|t| DoneCounts::parse(&t)),
+            done: marker.exists(),
+            closed_with: fs::read_to_string(&marker)
+                .ok()
+                .and_then(|t| DoneCounts::parse(&t)),
             ..Default::default()
         };
         let mut numbers = std::collections::BTreeSet::new();

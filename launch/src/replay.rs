@@ -12,6 +12,7 @@ use gfn_common::{RunConfig, TrajectoryBatch};
 use gfn_learner::{Learner, LocalSync};
 use gfn_nn::backend::{init_cpu_threads, role_pool};
 use gfn_nn::burn::tensor::backend::AutodiffBackend;
+use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::Instant;
 
@@ -220,11 +221,11 @@ pub fn inspect(dir: &Path) -> Result<String> {
 }
 
 /// Runs of segment numbers as `1, 4-7`, or `none`.
-fn segment_runs(runs: &[std::ops::RangeInclusive<u32>]) -> String {
+fn segment_runs(runs: &[RangeInclusive<u32>]) -> String {
     if runs.is_empty() {
         return "none".into();
     }
-    let show = |r: &std::ops::RangeInclusive<u32>| match r.start() == r.end() {
+    let show = |r: &RangeInclusive<u32>| match r.start() == r.end() {
         true => r.start().to_string(),
         false => format!("{}-{}", r.start(), r.end()),
     };

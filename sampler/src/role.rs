@@ -121,15 +121,7 @@ mod tests {
 
     #[test]
     fn weights_of_another_network_stop_the_sampler_with_an_error() {
-        let cfg = RunConfig {
-            ndim: 2,
-            height: 4,
-            hidden_dim: 8,
-            ..RunConfig::default()
-        };
-        let n = Sampler::<Cpu>::new(&cfg, 0, cpu_device())
-            .unwrap()
-            .num_params();
+        let n = sampler().num_params();
         assert_eq!(run_with(vec![0.0; n]).unwrap().batches, 1);
         let err = run_with(vec![0.0; n + 1]).unwrap_err();
         assert_eq!((err.expected, err.got), (n, n + 1));
