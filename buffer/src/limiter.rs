@@ -62,6 +62,27 @@ impl RateLimiter {
     }
 }
 
+/// The learner step before which each batch goes in, for a buffer that serves a learner
+/// (`out` trajectories a step) whenever this limiter lets it and takes in a batch of `inp`
+/// otherwise — the order the one-process buffer follows — over a run of `n_steps` steps.
+/// Samplers use it to sample each batch with the weights it will be trained with.
+pub fn insert_steps(limiter: &RateLimiter, inp: u64, out: u64, n_steps: u64) -> Vec<u64> {
+    let mut l = limiter.clone();
+    let (mut step, mut steps) = (0, vec![]);
+    while step < n_steps {
+        if l.can_sample(out) {
+            l.sampled(out);
+            step += 1;
+        } else if l.can_insert(inp) {
+            l.inserted(inp);
+            steps.push(step);
+        } else {
+            break;
+        }
+    }
+    steps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +98,19 @@ mod tests {
         r.sampled(16);
         assert!(!r.can_sample(16), "the learner waits for samplers");
         assert!(r.can_insert(16));
+    }
+
+    #[test]
+    fn batches_go_in_before_the_steps_the_ratio_implies() {
+        let four = RateLimiter::new(4.0, 0.0, 16);
+        assert_eq!(insert_steps(&four, 16, 16, 10), vec![0, 4, 8]);
+        let one = RateLimiter::new(1.0, 0.0, 16);
+        assert_eq!(insert_steps(&one, 16, 16, 4), vec![0, 1, 2, 3]);
+        // A ratio of 2.5 needs a margin of a batch; then 1000 steps take 400 batches.
+        let uneven = RateLimiter::new(2.5, 16.0, 16);
+        let steps = insert_steps(&uneven, 16, 16, 1000);
+        assert!(steps.len().abs_diff(400) <= 2, "{} batches", steps.len());
+        assert!(insert_steps(&RateLimiter::new(2.5, 0.0, 16), 16, 16, 1000).len() < 10);
     }
 
     #[test]

@@ -17,6 +17,71 @@ pub struct ReplayBuffer {
     pub prioritized_sampling: bool,
     /// Remove a trajectory once it was handed out this often (0: never).
     pub max_times_sampled: u32,
+    /// Keep a full buffer diverse (`--diverse_replay_buffer`); capacity is then prioritised.
+    #[serde(default)]
+    pub diversity: Option<Diversity>,
+}
+
+/// torchgfn's `NormBasedDiversePrioritizedReplayBuffer`: once the buffer is full, a new
+/// trajectory gets in only if its reward is at least the buffer's lowest and its terminal state
+/// is farther than `cutoff` (p-norm) from every better one in its batch and every stored one.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Diversity {
+    /// Distances at or below this are "the same place" (a negative cutoff filters nothing).
+    pub cutoff: f64,
+    /// The p of the p-norm between terminal states.
+    pub p: u32,
+    /// Grid dimension (the length of a terminal state).
+    pub ndim: usize,
+}
+
+impl Diversity {
+    fn terminal(&self, actions: &[u8]) -> Vec<u16> {
+        let mut out = vec![0u16; self.ndim];
+        TrajectoryBatch::terminal_state(self.ndim, actions, &mut out);
+        out
+    }
+
+    fn distance(&self, a: &[u16], b: &[u16]) -> f64 {
+        let p = self.p.max(1) as f64;
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| (x as f64 - y as f64).abs().powf(p))
+            .sum::<f64>()
+            .powf(1.0 / p)
+    }
+
+    /// The trajectories of `batch` that may enter `stored` (a full buffer), best first.
+    fn admit(&self, stored: &TrajectoryBatch, batch: &TrajectoryBatch) -> Vec<usize> {
+        let floor = stored
+            .log_rewards
+            .iter()
+            .copied()
+            .fold(f32::INFINITY, f32::min);
+        let mut order: Vec<usize> = (0..batch.len())
+            .filter(|&i| batch.log_rewards[i] >= floor)
+            .collect();
+        order.sort_by(|&a, &b| batch.log_rewards[b].total_cmp(&batch.log_rewards[a]));
+        if self.cutoff < 0.0 {
+            return order;
+        }
+        let offsets = batch.offsets();
+        let state = |i: usize| self.terminal(&batch.actions[offsets[i]..offsets[i + 1]]);
+        let stored_offsets = stored.offsets();
+        let stored_states: Vec<Vec<u16>> = (0..stored.len())
+            .map(|i| self.terminal(&stored.actions[stored_offsets[i]..stored_offsets[i + 1]]))
+            .collect();
+        let mut kept: Vec<(usize, Vec<u16>)> = vec![];
+        for i in order {
+            let s = state(i);
+            let near = |other: &Vec<u16>| self.distance(&s, other) <= self.cutoff;
+            if kept.iter().any(|(_, k)| near(k)) || stored_states.iter().any(near) {
+                continue;
+            }
+            kept.push((i, s));
+        }
+        kept.into_iter().map(|(i, _)| i).collect()
+    }
 }
 
 impl ReplayBuffer {
@@ -29,6 +94,7 @@ impl ReplayBuffer {
             times_sampled: vec![],
             prioritized_sampling: false,
             max_times_sampled: 0,
+            diversity: None,
         }
     }
 
@@ -62,17 +128,25 @@ impl ReplayBuffer {
         self.items.is_empty()
     }
 
-    /// Adds a batch, then evicts down to capacity.
+    /// Adds a batch, then evicts down to capacity. A full diverse buffer first keeps only the
+    /// trajectories that add something new.
     pub fn add(&mut self, batch: &TrajectoryBatch) {
-        self.items.extend(batch);
+        match &self.diversity {
+            Some(d) if self.items.len() >= self.capacity => {
+                let admitted = batch.select(&d.admit(&self.items, batch));
+                self.items.extend(&admitted);
+            }
+            _ => self.items.extend(batch),
+        }
         self.times_sampled.resize(self.items.len(), 0);
         if self.items.len() <= self.capacity {
             return;
         }
         let n = self.items.len();
-        let keep: Vec<usize> = match self.policy {
-            ReplayPolicy::Fifo => (n - self.capacity..n).collect(),
-            ReplayPolicy::Prioritized => {
+        let prioritized = self.policy == ReplayPolicy::Prioritized || self.diversity.is_some();
+        let keep: Vec<usize> = match prioritized {
+            false => (n - self.capacity..n).collect(),
+            true => {
                 // Stable ascending sort by reward, keep the top `capacity` (newest win ties).
                 let mut order: Vec<usize> = (0..n).collect();
                 order.sort_by(|&a, &b| {
@@ -208,6 +282,39 @@ mod tests {
             .filter(|_| rb.sample(1, &mut rng).log_rewards[0] == 5.0)
             .count();
         assert!(high > 190, "{high} of 200");
+    }
+
+    /// A trajectory of a 2-D grid ending at (x, 0): x steps along the first axis, then exit.
+    fn to_x(b: &mut TrajectoryBatch, x: usize, log_reward: f32) {
+        let mut actions = vec![0u8; x];
+        actions.push(2);
+        b.push(&actions, log_reward, 0);
+    }
+
+    #[test]
+    fn a_full_diverse_buffer_keeps_rewarding_and_distinct_states() {
+        let mut rb = ReplayBuffer::new(2, ReplayPolicy::Fifo);
+        rb.diversity = Some(Diversity {
+            cutoff: 1.5,
+            p: 2,
+            ndim: 2,
+        });
+        let mut first = TrajectoryBatch::default();
+        to_x(&mut first, 0, 1.0);
+        to_x(&mut first, 5, 2.0);
+        rb.add(&first);
+        assert_eq!(rb.len(), 2, "filling up takes everything");
+        let mut next = TrajectoryBatch::default();
+        to_x(&mut next, 1, 9.0); // 1 away from x=0: too close to a stored state
+        to_x(&mut next, 3, 8.0); // far from both: admitted
+        to_x(&mut next, 4, 7.0); // 1 away from x=3, a better one of its batch
+        to_x(&mut next, 9, 0.5); // below the buffer's lowest reward
+        rb.add(&next);
+        assert_eq!(rb.contents().log_rewards, vec![2.0, 8.0]);
+        // A negative cutoff filters by reward only.
+        rb.diversity.as_mut().unwrap().cutoff = -1.0;
+        rb.add(&next);
+        assert_eq!(rb.contents().log_rewards, vec![9.0, 8.0]);
     }
 
     #[test]

@@ -48,10 +48,17 @@ impl Fifo {
         self.compact();
     }
 
-    /// Takes the `n` oldest trajectories of version at least `min_version` (older ones at the
-    /// head are dropped as stale); `None` until `n` such trajectories are waiting.
-    pub fn take(&mut self, n: usize, min_version: u64) -> Option<TrajectoryBatch> {
-        while self.head < self.queue.len() && self.queue.versions[self.head] < min_version {
+    /// Takes the `n` oldest trajectories of version at least `min_version` and at most
+    /// `max_version` (others at the head are dropped as stale); `None` until `n` such
+    /// trajectories are waiting.
+    pub fn take(
+        &mut self,
+        n: usize,
+        min_version: u64,
+        max_version: Option<u64>,
+    ) -> Option<TrajectoryBatch> {
+        let wanted = |v: u64| v >= min_version && max_version.is_none_or(|m| v <= m);
+        while self.head < self.queue.len() && !wanted(self.queue.versions[self.head]) {
             self.head += 1;
             self.stale += 1;
         }
@@ -64,6 +71,15 @@ impl Fifo {
         let out = self.queue.select(&picked);
         self.compact();
         Some(out)
+    }
+
+    /// Puts trajectories that were taken but not delivered back at the head, in their order.
+    pub fn put_back(&mut self, batch: &TrajectoryBatch) {
+        let mut queue = batch.clone();
+        let rest: Vec<usize> = (self.head..self.queue.len()).collect();
+        queue.extend(&self.queue.select(&rest));
+        self.queue = queue;
+        self.head = 0;
     }
 
     fn compact(&mut self) {
@@ -93,17 +109,34 @@ impl Store {
         }
     }
 
-    /// `n` trajectories for the learner, if available. FIFO respects `min_version`; replay
-    /// samples as soon as it holds `n` trajectories.
+    /// `n` trajectories for the learner, if available. FIFO respects the version bounds;
+    /// replay samples as soon as it holds `n` trajectories.
     pub fn take(
         &mut self,
         n: usize,
         min_version: u64,
+        max_version: Option<u64>,
         rng: &mut impl Rng,
     ) -> Option<TrajectoryBatch> {
         match self {
-            Store::Fifo(q) => q.take(n, min_version),
+            Store::Fifo(q) => q.take(n, min_version, max_version),
             Store::Replay(rb) => (rb.len() >= n).then(|| rb.sample(n, rng)),
+        }
+    }
+
+    /// Grows a FIFO so that `n` more trajectories fit without evicting any (a preloaded
+    /// recording must be served whole); a replay buffer keeps its capacity.
+    pub fn reserve(&mut self, n: usize) {
+        if let Store::Fifo(q) = self {
+            q.capacity = q.capacity.max(q.len() + n);
+        }
+    }
+
+    /// Returns trajectories that were taken but could not be delivered.
+    pub fn put_back(&mut self, batch: &TrajectoryBatch) {
+        match self {
+            Store::Fifo(q) => q.put_back(batch),
+            Store::Replay(rb) => rb.add(batch),
         }
     }
 
@@ -200,10 +233,10 @@ mod tests {
     fn fifo_hands_out_in_order_once() {
         let mut q = Fifo::new(100);
         q.push(&batch(&[0, 1, 2]));
-        assert!(q.take(4, 0).is_none());
-        assert_eq!(q.take(2, 0).unwrap().versions, vec![0, 1]);
+        assert!(q.take(4, 0, None).is_none());
+        assert_eq!(q.take(2, 0, None).unwrap().versions, vec![0, 1]);
         q.push(&batch(&[3]));
-        assert_eq!(q.take(2, 0).unwrap().versions, vec![2, 3]);
+        assert_eq!(q.take(2, 0, None).unwrap().versions, vec![2, 3]);
         assert!(q.is_empty());
     }
 
@@ -212,7 +245,7 @@ mod tests {
         let mut q = Fifo::new(3);
         q.push(&batch(&[0, 1, 2, 3, 4]));
         assert_eq!(q.evicted, 2);
-        assert_eq!(q.take(1, 4).unwrap().versions, vec![4]);
+        assert_eq!(q.take(1, 4, None).unwrap().versions, vec![4]);
         assert_eq!(q.stale, 2);
     }
 }

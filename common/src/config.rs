@@ -284,8 +284,19 @@ pub struct RunConfig {
     /// Replay: remove a trajectory after it was handed out this often (0: never).
     #[arg(long, default_value_t = 0)]
     pub max_times_sampled: u32,
-    /// Multi-process buffer: keep trajectories sampled ≈ this × trajectories inserted; the side
-    /// that is ahead waits (unset: no rate limit).
+    /// Replay: keep a full buffer diverse (torchgfn's norm-based diverse prioritised buffer): a
+    /// new trajectory needs at least the lowest stored reward and a terminal state farther than
+    /// `--cutoff_distance` from every better one.
+    #[arg(long)]
+    pub diverse_replay_buffer: bool,
+    /// Diverse replay: terminal states this close (p-norm) count as the same.
+    #[arg(long, default_value_t = 0.1)]
+    pub cutoff_distance: f64,
+    /// Diverse replay: the p of the p-norm distance.
+    #[arg(long, default_value_t = 2)]
+    pub p_norm_distance: u32,
+    /// Keep trajectories sampled ≈ this × trajectories inserted; the side that is ahead waits
+    /// (unset: one sample per insert in one process, no limit across processes).
     #[arg(long)]
     pub samples_per_insert: Option<f64>,
     /// Margin of the samples-per-insert ratio, in trajectories.
@@ -376,6 +387,13 @@ pub enum ConfigError {
     /// The configured device cannot be used by this build or on this machine.
     #[error("{0}")]
     Unavailable(String),
+    /// A flag that the chosen command cannot honour.
+    #[error("{flag} has no meaning in {mode}: {why}")]
+    NotInMode {
+        flag: &'static str,
+        mode: &'static str,
+        why: &'static str,
+    },
     /// The configuration has a value TOML cannot hold (a non-UTF-8 path).
     #[error("the configuration cannot be written as TOML: {0}")]
     NotToml(String),
@@ -456,6 +474,54 @@ impl RunConfig {
             min_ratio: self.lr_min_ratio,
             steps: self.n_iterations(),
         }
+    }
+
+    /// The buffer's settings: the store and the rate limiter must be able to serve.
+    fn validate_buffer(&self) -> Result<(), ConfigError> {
+        check(
+            self.cutoff_distance.is_finite(),
+            "--cutoff_distance",
+            "a finite number",
+            self.cutoff_distance,
+        )?;
+        check(
+            (1..=64).contains(&self.p_norm_distance),
+            "--p_norm_distance",
+            "between 1 and 64",
+            self.p_norm_distance,
+        )?;
+        if self.diverse_replay_buffer && self.replay_buffer_size == 0 {
+            return Err(ConfigError::Incompatible(
+                "--diverse_replay_buffer needs a replay buffer (--replay_buffer_size)",
+            ));
+        }
+        if self.sync && self.replay_buffer_size > 0 {
+            return Err(ConfigError::Incompatible(
+                "--sync uses each trajectory once: it cannot go with --replay_buffer_size",
+            ));
+        }
+        let Some(spi) = self.samples_per_insert else {
+            return Ok(());
+        };
+        if self.replay_buffer_size == 0 && spi != 1.0 {
+            return Err(ConfigError::Incompatible(
+                "without a replay buffer each trajectory is used once: --samples_per_insert \
+                 other than 1 needs --replay_buffer_size",
+            ));
+        }
+        let min_size = self.min_size_to_sample.unwrap_or(self.batch_size);
+        if self.replay_buffer_size > 0 && min_size > self.replay_buffer_size {
+            return Err(ConfigError::Incompatible(
+                "--min_size_to_sample is larger than the replay buffer could ever hold",
+            ));
+        }
+        if limiter_stalls(spi, self.spi_error, min_size as u64, self.batch_size as u64) {
+            return Err(ConfigError::Incompatible(
+                "with these --samples_per_insert, --spi_error and --min_size_to_sample, batches \
+                 of --batch_size could neither go in nor come out (raise --spi_error)",
+            ));
+        }
+        Ok(())
     }
 
     /// Checks every setting; the error names the offending flag.
@@ -624,6 +690,7 @@ impl RunConfig {
             "at most 1048576",
             self.batch_size,
         )?;
+        self.validate_buffer()?;
         let pre = self.preprocessor();
         if self.tabular && pre != Preprocessor::Enum {
             return Err(ConfigError::TabularPreprocessor(pre));
@@ -653,6 +720,28 @@ impl RunConfig {
         }
         Ok(())
     }
+}
+
+/// Whether a samples-per-insert limiter (Reverb's rule, as the buffer applies it) reaches a
+/// state where a batch of `batch` trajectories can neither be inserted nor sampled. Simulated
+/// over enough events to reach its steady state.
+pub fn limiter_stalls(spi: f64, error: f64, min_size: u64, batch: u64) -> bool {
+    let (mut inserted, mut sampled) = (0u64, 0u64);
+    let owed = |i: u64, s: u64| spi * i as f64 - s as f64;
+    for _ in 0..10_000 {
+        let can_sample =
+            inserted >= min_size && owed(inserted, sampled) - batch as f64 >= -error - 1e-9;
+        let can_insert = inserted + batch <= min_size
+            || owed(inserted, sampled) + spi * batch as f64 <= spi * min_size as f64 + error + 1e-9;
+        if can_sample {
+            sampled += batch;
+        } else if can_insert {
+            inserted += batch;
+        } else {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -724,6 +813,22 @@ mod tests {
         assert!(bad(|c| c.spi_error = -1.0).contains("--spi_error"));
         assert!(bad(|c| c.lr_min_ratio = 1.5).contains("--lr_min_ratio"));
         assert!(bad(|c| c.lr_min_ratio = f64::NAN).contains("--lr_min_ratio"));
+        // Limiters that would stall, and buffer settings that cannot serve.
+        assert!(bad(|c| {
+            c.replay_buffer_size = 64;
+            c.samples_per_insert = Some(0.25)
+        })
+        .contains("--spi_error"));
+        assert!(bad(|c| c.samples_per_insert = Some(4.0)).contains("--replay_buffer_size"));
+        assert!(bad(|c| c.diverse_replay_buffer = true).contains("--replay_buffer_size"));
+        assert!(bad(|c| {
+            c.sync = true;
+            c.replay_buffer_size = 64
+        })
+        .contains("--sync"));
+        assert!(!limiter_stalls(4.0, 0.0, 16, 16));
+        assert!(!limiter_stalls(1.0, 0.0, 16, 16));
+        assert!(!limiter_stalls(0.25, 16.0, 16, 16));
         // A replay buffer smaller than a batch could never serve one.
         assert!(bad(|c| c.replay_buffer_size = 8).contains("--replay_buffer_size"));
         // TOML holds signed 64-bit integers: a larger seed would be lost from config.toml.

@@ -8,6 +8,7 @@
 //! - [`preprocess`]: state encodings for the networks;
 //! - [`trajectory`]: compact trajectory batches, the unit of data between roles;
 //! - [`pipe`]: in-process pipes between roles (weights board, stop flag);
+//! - [`seam`]: the traits at each seam between roles, and their error;
 //! - [`target`]: the true distribution, the exact terminal distribution of a policy, distances;
 //! - [`config`]: the run configuration (command line and TOML);
 //! - [`wire`]: the messages between processes and their envelope.
@@ -19,6 +20,7 @@ pub mod pipe;
 pub mod preprocess;
 pub mod reward;
 pub mod rng;
+pub mod seam;
 pub mod target;
 pub mod trajectory;
 pub mod wire;

@@ -41,16 +41,23 @@ impl Shutdown {
 /// The most recently published weights (a few versions are kept); readers wait for a version.
 #[derive(Debug)]
 pub struct WeightBoard {
-    recent: Mutex<VecDeque<Arc<Weights>>>,
+    recent: Mutex<Recent>,
     keep: usize,
     changed: Condvar,
+}
+
+/// The versions a board remembers, and how often it was sent back to an older version.
+#[derive(Debug, Default)]
+struct Recent {
+    weights: VecDeque<Arc<Weights>>,
+    rewinds: u64,
 }
 
 impl WeightBoard {
     /// A board that remembers the last `keep` versions (at least one).
     pub fn new(keep: usize) -> Self {
         Self {
-            recent: Mutex::new(VecDeque::new()),
+            recent: Mutex::new(Recent::default()),
             keep: keep.max(1),
             changed: Condvar::new(),
         }
@@ -59,26 +66,46 @@ impl WeightBoard {
     /// Publishes new weights and wakes every waiting reader.
     pub fn publish(&self, weights: Weights) {
         let mut recent = self.recent.lock();
-        recent.push_back(Arc::new(weights));
-        while recent.len() > self.keep {
-            recent.pop_front();
+        recent.weights.push_back(Arc::new(weights));
+        while recent.weights.len() > self.keep {
+            recent.weights.pop_front();
         }
+        drop(recent);
+        self.changed.notify_all();
+    }
+
+    /// Replaces everything with older `weights`: the learner went back to a checkpoint. Readers
+    /// waiting for a newer version get these instead, and can tell by their version.
+    pub fn rewind(&self, weights: Weights) {
+        let mut recent = self.recent.lock();
+        recent.weights.clear();
+        recent.weights.push_back(Arc::new(weights));
+        recent.rewinds += 1;
         drop(recent);
         self.changed.notify_all();
     }
 
     /// The newest weights, if any.
     pub fn latest(&self) -> Option<Arc<Weights>> {
-        self.recent.lock().back().cloned()
+        self.recent.lock().weights.back().cloned()
     }
 
     /// Waits until `version` is published and returns exactly that version while it is still
-    /// remembered (else the oldest newer one). `None` once `shutdown` is set.
+    /// remembered (else the oldest newer one). If the board is rewound meanwhile, returns the
+    /// older weights it was rewound to. `None` once `shutdown` is set.
     pub fn wait_for(&self, version: u64, shutdown: &Shutdown) -> Option<Arc<Weights>> {
         let mut recent = self.recent.lock();
+        let rewinds = recent.rewinds;
         loop {
-            if recent.back().is_some_and(|w| w.version >= version) {
-                return recent.iter().find(|w| w.version >= version).cloned();
+            if recent.weights.back().is_some_and(|w| w.version >= version) {
+                return recent
+                    .weights
+                    .iter()
+                    .find(|w| w.version >= version)
+                    .cloned();
+            }
+            if recent.rewinds != rewinds {
+                return recent.weights.back().cloned();
             }
             if shutdown.is_set() {
                 return None;
@@ -119,6 +146,18 @@ mod tests {
             3,
             "older ones are not"
         );
+        // A rewind wakes a reader waiting for a newer version with the older weights.
+        let b = board.clone();
+        let waiter = std::thread::spawn(move || b.wait_for(9, &Shutdown::default()));
+        // Rewound until the waiter wakes: it may not be waiting yet when the first one comes.
+        while !waiter.is_finished() {
+            board.rewind(Weights {
+                version: 2,
+                params: vec![],
+            });
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(waiter.join().unwrap().unwrap().version, 2);
         stop.trigger();
         assert!(board.wait_for(10, &stop).is_none());
     }

@@ -1,11 +1,16 @@
-//! `gfn`: train GFlowNets on HyperGrid.
+//! `gfn`: train GFlowNets on HyperGrid. This binary parses flags, refuses those that mean
+//! nothing in the chosen mode ([`modes`]), and hands the run to `gfn-pipeline`.
+
+mod modes;
 
 use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gfn_common::config::ConfigError;
 use gfn_common::{Device, RunConfig};
-use gfn_launch::{bench, train};
+use gfn_experiments::{bench, bench_pipeline, reproduce};
+use gfn_pipeline::{replay, roles, signals, train, HostOptions};
+use modes::Mode;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -119,7 +124,7 @@ struct RoleArgs {
     #[arg(long)]
     quiet: bool,
     #[command(flatten)]
-    net: gfn_launch::net::NetArgs,
+    net: gfn_net::NetArgs,
     #[command(flatten)]
     run: RunConfig,
 }
@@ -169,14 +174,19 @@ fn run_config(
     Ok(cfg)
 }
 
-/// [`run_config`] for a command that computes: its `--device` is checked before anything runs.
-fn compute_config(
+/// [`run_config`] for `mode`: flags it cannot honour are refused, and where it computes, its
+/// `--device` is checked before anything runs.
+fn mode_config(
+    mode: Mode,
     config: &Option<PathBuf>,
     run: &RunConfig,
     matches: &ArgMatches,
 ) -> Result<RunConfig, ConfigError> {
     let cfg = run_config(config, run, matches)?;
-    gfn_nn::backend::check_device(cfg.device)?;
+    modes::refuse_meaningless(mode, &cfg)?;
+    if mode != Mode::Buffer {
+        gfn_nn::backend::check_device(cfg.device)?;
+    }
     Ok(cfg)
 }
 
@@ -230,10 +240,13 @@ fn main() -> ExitCode {
     };
     init_logging();
     match try_main(&matches) {
-        Ok(()) => ExitCode::SUCCESS,
+        // Stopped by SIGINT or SIGTERM, cleanly: 130 or 143, as shells expect.
+        Ok(()) => signals::exit_code().map_or(ExitCode::SUCCESS, ExitCode::from),
         Err(e) => {
             let usage = e.downcast_ref::<ConfigError>().is_some()
-                || e.downcast_ref::<gfn_buffer::dump::DumpError>().is_some();
+                || e.downcast_ref::<gfn_buffer::dump::DumpError>().is_some()
+                || e.downcast_ref::<gfn_buffer::setup::BufferSetupError>()
+                    .is_some();
             eprintln!("error: {e:#}");
             ExitCode::from(if usage { 2 } else { 1 })
         }
@@ -242,10 +255,10 @@ fn main() -> ExitCode {
 
 fn try_main(matches: &ArgMatches) -> Result<()> {
     let cli = Cli::from_arg_matches(matches)?;
+    let (name, sub) = matches.subcommand().unwrap_or(("", matches));
     match cli.command {
         Command::Train(args) => {
-            let sub = matches.subcommand_matches("train").unwrap_or(matches);
-            let cfg = compute_config(&args.config, &args.run, sub)?;
+            let cfg = mode_config(Mode::Train, &args.config, &args.run, sub)?;
             tracing::info!(
                 "training {} on {}-D H={} R0={} for {} trajectories (batch {}), run folder {}",
                 cfg.loss,
@@ -256,48 +269,39 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
                 cfg.batch_size,
                 cfg.run_dir.display()
             );
-            let report = train::train(
-                &cfg,
-                train::TrainOptions {
-                    progress: !args.quiet,
-                    write_files: true,
-                },
-            )?;
+            let stop = signals::install();
+            let report = train::train_until(&cfg, host_options(args.quiet), &stop)?;
             println!("{}", serde_json::to_string_pretty(&report.summary)?);
         }
         Command::Sampler(args) | Command::Buffer(args) | Command::Learner(args) => {
-            let (name, sub) = matches.subcommand().unwrap_or(("", matches));
-            // Every role takes the run's flags; the buffer computes nothing, so its --device is
-            // not checked.
-            let cfg = if name == "buffer" {
-                run_config(&args.config, &args.run, sub)?
-            } else {
-                compute_config(&args.config, &args.run, sub)?
+            let mode = match name {
+                "sampler" => Mode::Sampler,
+                "buffer" => Mode::Buffer,
+                _ => Mode::Learner,
             };
-            match name {
-                "sampler" => {
-                    gfn_launch::net::sampler::run(&cfg, &args.net)?;
+            let cfg = mode_config(mode, &args.config, &args.run, sub)?;
+            modes::refuse_load(mode, args.load.is_some())?;
+            let stop = signals::install();
+            match mode {
+                Mode::Sampler => {
+                    roles::sampler(&cfg, &args.net, &stop)?;
                 }
-                "buffer" => {
-                    gfn_launch::net::buffer::run(&cfg, &args.net, args.load.as_deref())?;
+                Mode::Buffer => {
+                    roles::buffer(&cfg, &args.net, args.load.as_deref(), &stop)?;
                 }
                 _ => {
-                    if let Some(report) =
-                        gfn_launch::net::learner::run(&cfg, &args.net, !args.quiet)?
-                    {
+                    let opts = host_options(args.quiet);
+                    if let Some(report) = roles::learner(&cfg, &args.net, opts, &stop)? {
                         println!("{}", serde_json::to_string_pretty(&report.summary)?);
                     }
                 }
             }
         }
         Command::Replay(args) => {
-            let sub = matches.subcommand_matches("replay").unwrap_or(matches);
-            let cfg = compute_config(&args.train.config, &args.train.run, sub)?;
-            let opts = train::TrainOptions {
-                progress: !args.train.quiet,
-                write_files: true,
-            };
-            let report = gfn_launch::replay::replay(&cfg, &args.from, opts)?;
+            let cfg = mode_config(Mode::Replay, &args.train.config, &args.train.run, sub)?;
+            let stop = signals::install();
+            let opts = host_options(args.train.quiet);
+            let report = replay::replay(&cfg, &args.from, opts, &stop)?;
             println!("{}", serde_json::to_string_pretty(&report.summary)?);
         }
         Command::Reproduce(args) => {
@@ -307,23 +311,22 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
             let out = args
                 .out
                 .unwrap_or_else(|| PathBuf::from("results").join(stem));
-            let table =
-                gfn_launch::reproduce::run(&args.preset, args.seeds, args.budget, args.jobs, &out)?;
+            let table = reproduce::run(&args.preset, args.seeds, args.budget, args.jobs, &out)?;
             print!("{}", std::fs::read_to_string(&table)?);
         }
         Command::Dump(DumpCommand::Inspect { dir }) => {
-            print!("{}", gfn_launch::replay::inspect(&dir)?);
+            print!("{}", replay::inspect(&dir)?);
         }
         Command::BenchPipeline(args) => {
             gfn_nn::backend::check_device(args.learner_device)?;
-            let layout = gfn_launch::bench_pipeline::Layout {
+            let layout = bench_pipeline::Layout {
                 height: args.height,
                 batch_size: args.batch_size,
                 learners: args.learners,
                 learner_device: args.learner_device,
             };
-            let rows = gfn_launch::bench_pipeline::run(&args.samplers, &layout, args.steps)?;
-            println!("{}", gfn_launch::bench_pipeline::markdown(&rows));
+            let rows = bench_pipeline::run(&args.samplers, &layout, args.steps)?;
+            println!("{}", bench_pipeline::markdown(&rows));
         }
         Command::Bench(args) => {
             gfn_nn::backend::check_device(args.device)?;
@@ -340,4 +343,12 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Files and a progress bar (unless `--quiet`), for the commands that train.
+fn host_options(quiet: bool) -> HostOptions {
+    HostOptions {
+        progress: !quiet,
+        write_files: true,
+    }
 }

@@ -34,6 +34,12 @@ pub trait GradientSync {
     fn gather(&mut self, value: u64) -> Vec<u64> {
         vec![value]
     }
+    /// Overwrites `bytes` with rank 0's (a checkpoint read by rank 0 only).
+    fn broadcast_bytes(&mut self, _bytes: &mut Vec<u8>) {}
+    /// Whether any replica was asked to stop: all of them then stop at the same step.
+    fn agree_to_stop(&mut self, mine: bool) -> bool {
+        mine
+    }
 }
 
 /// A single learner: nothing to synchronise.
@@ -120,6 +126,11 @@ impl<B: AutodiffBackend> Learner<B> {
             device,
             version: 0,
         })
+    }
+
+    /// The grid the learner trains on.
+    pub fn grid(&self) -> &HyperGrid {
+        &self.grid
     }
 
     /// Number of optimizer steps taken: the version of the current weights.

@@ -5,11 +5,20 @@
 //! - [`inputs`]: host-side preparation of a batch (rows, masks, index maps);
 //! - [`loss`]: the six objectives (TB, DB, SubTB with its weightings, FM, ZVar, ModifiedDB);
 //! - [`learner`]: the [`Learner`] (network, AdamW, one step) and the [`GradientSync`] seam that
-//!   the multi-process build fills with an MPI all-reduce.
+//!   the multi-process build fills with an MPI all-reduce;
+//! - [`run`]: the learner's loop, the same in every mode; [`host`]: the hooks its host fills in
+//!   (validation, metrics, checkpoints); [`log`]: what the loop records.
 
 pub mod adamw;
+pub mod host;
 pub mod inputs;
 pub mod learner;
+pub mod log;
 pub mod loss;
+pub mod run;
 
+pub use gfn_common::seam::{BatchSource, Nowhere, WeightSink};
+pub use host::{LagStats, LearnerHost, Silent, ValidationPoint};
 pub use learner::{GradientSync, Learner, LocalSync, StepStats};
+pub use log::{TimeSplit, TrainLog};
+pub use run::{run_steps, LearnError, LoopOutcome, Plan};

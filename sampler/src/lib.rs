@@ -8,5 +8,6 @@
 pub mod role;
 pub mod rollout;
 
-pub use role::{run, BatchSink, SamplerStats, WeightPolicy};
+pub use gfn_common::seam::BatchSink;
+pub use role::{run, SamplerError, SamplerStats, WeightPolicy};
 pub use rollout::Sampler;

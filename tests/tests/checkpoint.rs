@@ -3,8 +3,9 @@
 //! with the same seed ends, and every checkpoint on disk is whole.
 
 use gfn_common::RunConfig;
-use gfn_launch::checkpoint;
-use gfn_launch::train::{train, TrainOptions};
+use gfn_host::checkpoint;
+use gfn_pipeline::train::train;
+use gfn_pipeline::HostOptions;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ fn a_killed_and_resumed_run_ends_like_the_uninterrupted_one() {
         validation_interval: 500,
         ..RunConfig::default()
     };
-    let whole_report = train(&base, TrainOptions::default()).unwrap();
+    let whole_report = train(&base, HostOptions::default()).unwrap();
     let whole = whole_report.summary;
 
     let root = std::env::temp_dir().join(format!("gfn-ckpt-{}", std::process::id()));

@@ -2,11 +2,12 @@
 //! whole embedded pipeline (sampler, buffer and learner threads) trained to an exact L1.
 
 use gfn_common::{Loss, RunConfig};
-use gfn_launch::train::{train, TrainOptions};
+use gfn_pipeline::train::train;
+use gfn_pipeline::HostOptions;
 
 const LOG_Z_2D8: f64 = 3.1091;
 
-fn run(loss: Loss) -> gfn_launch::metrics::Validation {
+fn run(loss: Loss) -> gfn_host::metrics::Validation {
     let cfg = RunConfig {
         loss,
         batch_size: 128,
@@ -16,7 +17,7 @@ fn run(loss: Loss) -> gfn_launch::metrics::Validation {
         validation_samples: 0,
         ..RunConfig::default()
     };
-    train(&cfg, TrainOptions::default())
+    train(&cfg, HostOptions::default())
         .unwrap()
         .summary
         .final_validation

@@ -2,7 +2,8 @@
 //! with the `mpi` feature). The binary is the one cargo built next to this test.
 
 use gfn_common::RunConfig;
-use gfn_launch::train::{train, TrainOptions};
+use gfn_pipeline::train::train;
+use gfn_pipeline::HostOptions;
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -175,7 +176,7 @@ fn sync_mode_reproduces_gfn_train_step_by_step() {
         seed: 11,
         ..RunConfig::default()
     };
-    let embedded: Vec<f64> = train(&cfg, TrainOptions::default())
+    let embedded: Vec<f64> = train(&cfg, HostOptions::default())
         .unwrap()
         .validations
         .iter()
@@ -370,7 +371,7 @@ fn buffer_report(dir: &Path) -> Value {
 fn hostile_messages_do_not_stop_the_buffer() {
     use gfn_common::wire::Message;
     use gfn_common::TrajectoryBatch;
-    use gfn_launch::net::socket::{Join, Socket};
+    use gfn_net::{Join, Socket};
     let dir = std::env::temp_dir().join(format!("gfn-hostile-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let run = ["--n_trajectories", "1600", "--batch_size", "16"];
@@ -428,7 +429,7 @@ fn a_buffer_serves_a_recording_to_a_live_learner_without_samplers() {
         record: Some(record.clone()),
         ..RunConfig::default()
     };
-    train(&cfg, TrainOptions::default()).unwrap();
+    train(&cfg, HostOptions::default()).unwrap();
     let run = [
         "--n_trajectories",
         "3200",

@@ -3,10 +3,11 @@
 
 use gfn_common::target::{distances, histogram, terminal_distribution};
 use gfn_common::{Loss, RunConfig, TrajectoryBatch};
-use gfn_launch::train::{train, TrainOptions};
 use gfn_nn::backend::{cpu_device, Cpu};
 use gfn_nn::policy::forward_probs_all_states;
 use gfn_nn::{params, GflowNet, NetConfig};
+use gfn_pipeline::train::train;
+use gfn_pipeline::HostOptions;
 use gfn_sampler::Sampler;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
@@ -29,13 +30,13 @@ fn runs_are_reproducible_for_a_seed_whatever_the_lag() {
             c.policy_lag = lag;
             c.replay_buffer_size = if lag == 3 { 64 } else { 0 };
         });
-        let a = train(&cfg, TrainOptions::default()).unwrap();
-        let b = train(&cfg, TrainOptions::default()).unwrap();
+        let a = train(&cfg, HostOptions::default()).unwrap();
+        let b = train(&cfg, HostOptions::default()).unwrap();
         assert_eq!(a.losses, b.losses, "lag {lag}");
         assert_eq!(a.summary.params_checksum, b.summary.params_checksum);
     }
-    let a = train(&small(|_| {}), TrainOptions::default()).unwrap();
-    let b = train(&small(|c| c.seed = 5), TrainOptions::default()).unwrap();
+    let a = train(&small(|_| {}), HostOptions::default()).unwrap();
+    let b = train(&small(|c| c.seed = 5), HostOptions::default()).unwrap();
     assert_ne!(a.losses, b.losses, "another seed is another run");
 }
 
@@ -74,7 +75,7 @@ fn every_loss_and_estimator_option_trains() {
             c.n_trajectories = 4_000;
             f(c)
         });
-        let r = train(&cfg, TrainOptions::default()).unwrap();
+        let r = train(&cfg, HostOptions::default()).unwrap();
         let first = r.validations.first().unwrap().exact_l1.unwrap();
         let last = r.summary.final_validation.exact_l1.unwrap();
         assert!(r.losses.iter().all(|l| l.is_finite()), "{name}");

@@ -2,8 +2,9 @@
 //! with DB on the same dump, to an exact L1 of at most 0.05.
 
 use gfn_common::{Loss, RunConfig};
-use gfn_launch::replay::{inspect, replay};
-use gfn_launch::train::{train, TrainOptions};
+use gfn_pipeline::replay::{inspect, replay};
+use gfn_pipeline::train::train;
+use gfn_pipeline::HostOptions;
 
 #[test]
 fn a_recorded_run_replays_with_tb_and_db() {
@@ -21,7 +22,7 @@ fn a_recorded_run_replays_with_tb_and_db() {
         record: Some(dir.clone()),
         ..base.clone()
     };
-    train(&recorded, TrainOptions::default()).unwrap();
+    train(&recorded, HostOptions::default()).unwrap();
     let text = inspect(&dir).unwrap();
     assert!(
         text.contains("trajectories  32000") && text.contains("closed        yes"),
@@ -38,7 +39,7 @@ fn a_recorded_run_replays_with_tb_and_db() {
             seed: 2,
             ..base.clone()
         };
-        let l1 = replay(&cfg, &dir, TrainOptions::default())
+        let l1 = replay(&cfg, &dir, HostOptions::default(), &Default::default())
             .unwrap()
             .summary
             .final_validation
@@ -47,7 +48,7 @@ fn a_recorded_run_replays_with_tb_and_db() {
         assert!(l1 <= 0.05, "{loss} replay: exact L1 {l1}");
     }
     let other = RunConfig { height: 9, ..base };
-    let err = replay(&other, &dir, TrainOptions::default())
+    let err = replay(&other, &dir, HostOptions::default(), &Default::default())
         .unwrap_err()
         .to_string();
     assert!(err.contains("refusing"), "{err}");

@@ -54,17 +54,7 @@ pub struct Validation {
     pub queue_depth: Option<u64>,
 }
 
-/// Where the time of the run went, in seconds.
-#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq)]
-pub struct TimeSplit {
-    pub sample: f64,
-    pub prepare: f64,
-    pub loss: f64,
-    pub backward: f64,
-    pub sync: f64,
-    pub optimizer: f64,
-    pub validation: f64,
-}
+pub use gfn_learner::TimeSplit;
 
 /// The end of a run.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
@@ -77,6 +67,13 @@ pub struct Summary {
     pub time: TimeSplit,
     pub final_validation: Validation,
     pub params_checksum: String,
+    /// The run stopped early on SIGINT or SIGTERM (a checkpoint holds where it got to).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
+    /// The buffer's report (inserts, samples, the rate limiter's counters), where the buffer
+    /// runs in this process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer: Option<serde_json::Value>,
 }
 
 /// A JSON-lines file: one `{"validation": …}` line per validation, one `{"summary": …}` at the end.

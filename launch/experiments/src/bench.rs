@@ -1,11 +1,12 @@
 //! `gfn bench`: iterations/s and trajectories/s of full training steps, the time split, and the
 //! learner's achieved GFLOP/s against this machine's own measured SGEMM rate.
 
-use crate::train::{train, TrainOptions};
 use anyhow::Result;
 use gfn_common::{Device, Loss, RunConfig};
 use gfn_nn::backend::{cpu_device, init_cpu_threads, Cpu};
 use gfn_nn::burn::tensor::{Distribution, Tensor};
+use gfn_pipeline::train::train;
+use gfn_pipeline::HostOptions;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -45,7 +46,7 @@ pub fn sgemm_gflops(n: usize, reps: usize) -> f64 {
 
 /// Runs one configuration for `steps` learner steps and reports throughput.
 pub fn bench_config(name: &str, cfg: &RunConfig, sgemm: f64) -> Result<BenchRow> {
-    let report = train(cfg, TrainOptions::default())?;
+    let report = train(cfg, HostOptions::default())?;
     let s = &report.summary;
     let busy = s.wall_s - s.time.validation;
     let steps = s.steps as f64;

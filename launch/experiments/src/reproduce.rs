@@ -2,12 +2,13 @@
 //! parallel, resumable: finished runs are not rerun) and writes a results folder with a
 //! Markdown table and PNG plots.
 
-use crate::metrics::Validation;
-use crate::plot::log_lines;
-use crate::train::{train, TrainOptions};
 use anyhow::{bail, Context, Result};
 use gfn_common::config::ConfigError;
 use gfn_common::{Loss, RunConfig};
+use gfn_host::metrics::Validation;
+use gfn_host::plot::log_lines;
+use gfn_pipeline::train::train;
+use gfn_pipeline::HostOptions;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -250,7 +251,7 @@ pub fn run(
                 tracing::info!("running {name} seed {}", cfg.seed);
                 if let Err(e) = train(
                     &cfg,
-                    TrainOptions {
+                    HostOptions {
                         progress: false,
                         write_files: true,
                     },

@@ -1,5 +1,6 @@
-//! Complete checkpoints of a one-process run: parameters, AdamW state (logZ included), the
-//! buffer's contents, what validation has seen, the losses and metrics so far, and the step.
+//! Complete checkpoints of a run: parameters, AdamW state (logZ included), the buffer's contents
+//! where it runs in the same process, what validation has seen, the losses and metrics so far,
+//! and the step.
 //! Random streams are derived from (seed, step), so no generator state is needed: a run resumed
 //! with `--policy_lag 0` continues exactly as the uninterrupted run.
 //!
@@ -10,7 +11,6 @@
 use crate::metrics::{TimeSplit, Validation};
 use crate::validate::Visits;
 use anyhow::{bail, Context, Result};
-use gfn_buffer::Store;
 use gfn_common::{LrSchedule, RunConfig};
 use gfn_learner::adamw::FlatAdamW;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"GFNCKPT\0";
-const VERSION: u32 = 1;
+/// Version 2: the buffer's state is its own crate's encoding (`source`), for every mode.
+const VERSION: u32 = 2;
 const FILE: &str = "checkpoint.gfnc";
 
 /// Everything needed to continue a run.
@@ -30,7 +31,9 @@ pub struct Checkpoint {
     pub step: u64,
     pub params: Vec<f32>,
     pub optim: FlatAdamW,
-    pub store: Store,
+    /// The batch source's own state (an embedded buffer), as that source encoded it.
+    #[serde(with = "serde_bytes_opt", default)]
+    pub source: Option<Vec<u8>>,
     pub visits: Visits,
     pub losses: Vec<f32>,
     pub validations: Vec<Validation>,
@@ -68,12 +71,25 @@ pub fn save(dir: &Path, ck: &Checkpoint) -> Result<()> {
 
 /// Reads the checkpoint in `dir`; `None` when there is none. A damaged file is an error.
 pub fn load(dir: &Path) -> Result<Option<Checkpoint>> {
+    match read_bytes(dir)? {
+        Some(bytes) => decode(dir, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The checkpoint file's bytes, unchecked (to hand them to other learner replicas).
+pub fn read_bytes(dir: &Path) -> Result<Option<Vec<u8>>> {
     let p = path(dir);
-    let bytes = match fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
-    };
+    match fs::read(&p) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+    }
+}
+
+/// Checks and decodes the bytes of the checkpoint file in `dir`.
+pub fn decode(dir: &Path, bytes: &[u8]) -> Result<Checkpoint> {
+    let p = path(dir);
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         bail!("{}: not a gfn checkpoint", p.display());
     }
@@ -88,9 +104,23 @@ pub fn load(dir: &Path) -> Result<Option<Checkpoint>> {
     if crc32fast::hash(&bytes[16..]) != crc {
         bail!("{}: the checkpoint is damaged (CRC mismatch)", p.display());
     }
-    let ck =
-        rmp_serde::from_slice(&bytes[16..]).with_context(|| format!("decoding {}", p.display()))?;
-    Ok(Some(ck))
+    rmp_serde::from_slice(&bytes[16..]).with_context(|| format!("decoding {}", p.display()))
+}
+
+/// Optional bytes as MessagePack `bin` (compact), not as an array of integers.
+mod serde_bytes_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_some(&serde_bytes::Bytes::new(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<serde_bytes::ByteBuf>::deserialize(d)?.map(|b| b.into_vec()))
+    }
 }
 
 /// Settings that may change between a checkpoint and its resumption.
@@ -145,7 +175,7 @@ mod tests {
             step: 7,
             params: vec![1.0, 2.0, 3.0],
             optim: FlatAdamW::new(3, vec![]),
-            store: Store::Fifo(gfn_buffer::Fifo::new(4)),
+            source: Some(vec![1, 2, 3]),
             visits: Visits::default(),
             losses: vec![0.5; 7],
             validations: vec![Validation {
@@ -168,6 +198,7 @@ mod tests {
         fs::write(dir.join(format!("{FILE}.tmp")), b"GFNCKPT\0partial").unwrap();
         let back = load(&dir).unwrap().unwrap();
         assert_eq!((back.step, back.params), (7, vec![1.0, 2.0, 3.0]));
+        assert_eq!(back.source, Some(vec![1, 2, 3]));
         // A checkpoint damaged on disk is an error, never a silent load.
         let mut bytes = fs::read(path(&dir)).unwrap();
         let last = bytes.len() - 1;

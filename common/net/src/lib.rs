@@ -1,11 +1,19 @@
-//! The multi-process pipeline: `gfn buffer`, `gfn sampler` and `gfn learner` over ZeroMQ (and
-//! MPI between learner replicas). The role loops are the same as in `gfn train`; only the pipes
-//! differ.
+//! The ZeroMQ transport of gfn, beside the wire codec it carries (`gfn_common::wire`): sockets
+//! that send and receive messages ([`socket`]), and the adapters that put them behind the seams
+//! between roles, so that each role's loop is the same in one process and across processes.
+//!
+//! Layout:
+//! - [`socket`]: a ZeroMQ socket speaking the gfn protocol, with typed errors;
+//! - [`sampler`]: a sampler's batch sink and weight subscription;
+//! - [`learner`]: a learner's batch source and weight publisher;
+//! - [`buffer`]: the buffer's driver, between two ROUTER sockets and a `gfn_buffer::BufferCore`.
 
 pub mod buffer;
 pub mod learner;
 pub mod sampler;
 pub mod socket;
+
+pub use socket::{Join, NetError, Socket};
 
 use clap::Args;
 

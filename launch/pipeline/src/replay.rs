@@ -2,129 +2,77 @@
 //! samplers, and describing a recording.
 
 use crate::device::with_backend;
-use crate::learn::{learn, BatchSource, Leader, WeightSink};
-use crate::train::{conclude, finish, open_run_dir, progress_bar, TrainOptions, TrainReport};
-use crate::validate::Validator;
-use anyhow::{ensure, Result};
+use crate::resume;
+use anyhow::{Context, Result};
 use gfn_buffer::dump::{Dump, DumpReport};
-use gfn_common::pipe::{Delivery, Weights};
-use gfn_common::{RunConfig, TrajectoryBatch};
-use gfn_learner::{Learner, LocalSync};
+use gfn_buffer::recording::DumpSource;
+use gfn_common::pipe::Shutdown;
+use gfn_common::seam::Nowhere;
+use gfn_common::RunConfig;
+use gfn_host::{HostOptions, RunHost, TrainReport};
+use gfn_learner::{run_steps, Learner, LocalSync, Plan, TrainLog};
 use gfn_nn::backend::{init_cpu_threads, role_pool};
 use gfn_nn::burn::tensor::backend::AutodiffBackend;
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::time::Instant;
 
-/// Serves the recorded trajectories in recorded order, `n` at a time, starting over when they
-/// run out (one pass is an epoch).
-struct DumpSource {
-    data: TrajectoryBatch,
-    next: usize,
-    n: usize,
-    epochs: u64,
-}
-
-impl BatchSource for DumpSource {
-    fn next_batch(&mut self, _version: u64) -> Result<Option<Delivery>> {
-        let len = self.data.len();
-        let picked: Vec<usize> = (0..self.n.min(len))
-            .map(|i| (self.next + i) % len)
-            .collect();
-        self.next += picked.len();
-        if self.next >= len {
-            self.next %= len;
-            self.epochs += 1;
-        }
-        let batch = self.data.select(&picked);
-        Ok(Some(Delivery {
-            fresh: batch.clone(),
-            training: batch,
-        }))
-    }
-}
-
-/// Offline training publishes weights to nobody.
-struct Nowhere;
-
-impl WeightSink for Nowhere {
-    fn publish(&mut self, _weights: Weights) {}
-}
-
-/// Trains a fresh learner on the recording in `from` for the run's budget. A recording of
-/// another environment is refused.
-pub fn replay(cfg: &RunConfig, from: &Path, opts: TrainOptions) -> Result<TrainReport> {
+/// Trains a fresh learner on the recording in `from` for the run's budget, stopping early once
+/// `stop` is set. A recording of another environment is refused.
+pub fn replay(
+    cfg: &RunConfig,
+    from: &Path,
+    opts: HostOptions,
+    stop: &Shutdown,
+) -> Result<TrainReport> {
     cfg.validate()?;
     with_backend!(cfg.device, |L, device| replay_on::<L>(
-        cfg, from, opts, device
+        cfg, from, opts, stop, device
     ))
 }
 
 fn replay_on<L: AutodiffBackend>(
     cfg: &RunConfig,
     from: &Path,
-    opts: TrainOptions,
+    opts: HostOptions,
+    stop: &Shutdown,
     device: L::Device,
 ) -> Result<TrainReport> {
     let dump = Dump::read(from)?;
     dump.check_env(cfg)?;
     describe(from, &dump);
-    let mut data = TrajectoryBatch::default();
-    for b in &dump.batches {
-        data.extend(b);
-    }
-    ensure!(
-        !data.is_empty(),
-        "{}: the recording holds no trajectory",
-        from.display()
-    );
+    let mut source = DumpSource::new(&dump, cfg.batch_size)
+        .with_context(|| format!("{}: the recording holds no trajectory", from.display()))?;
     init_cpu_threads(cfg.threads);
-    let n_steps = cfg.n_iterations();
     let mut learner = Learner::<L>::new(cfg, device)?;
-    let mut validator = Validator::new(cfg)?;
-    let mut files = if opts.write_files {
-        Some(open_run_dir(cfg)?)
-    } else {
-        None
-    };
-    let bar = progress_bar(opts.progress, n_steps);
-    let mut source = DumpSource {
-        data,
-        next: 0,
-        n: cfg.batch_size,
-        epochs: 0,
-    };
-    let start = Instant::now();
-    let leader = Leader {
-        validator: &mut validator,
-        files: files.as_mut(),
-        bar: &bar,
-        checkpoint: None,
+    let resumed = resume::load(cfg, &mut LocalSync)?;
+    let mut log = TrainLog::default();
+    if let Some(ck) = &resumed {
+        log = resume::restore(ck, &mut learner)?;
+        if let Some(bytes) = &ck.source {
+            source
+                .restore(bytes)
+                .map_err(|e| anyhow::anyhow!("the checkpoint's replay position: {e}"))?;
+        }
+    }
+    let mut host = RunHost::new(cfg, opts, resumed.as_ref())?;
+    let plan = Plan {
+        n_steps: cfg.n_iterations(),
+        validation_interval: cfg.validation_interval,
     };
     let outcome = role_pool(cfg.threads).install(|| {
-        learn(
-            cfg,
+        run_steps(
             &mut learner,
             &mut source,
             &mut Nowhere,
             &mut LocalSync,
-            Some(leader),
-            n_steps,
-            start,
-            None,
+            &mut host,
+            plan,
+            log,
+            stop,
         )
     })?;
-    bar.finish_and_clear();
     tracing::info!("replayed {} epoch(s) of the recording", source.epochs);
-    let report = finish(
-        &learner,
-        outcome,
-        0.0,
-        start,
-        n_steps * cfg.batch_size as u64,
-    );
-    conclude(cfg, files.as_mut(), &report, &learner, &validator)?;
-    Ok(report)
+    host.finish(&learner, outcome, 0.0, None)
 }
 
 /// Logs what a recording holds, with a warning for anything lost (missing segments, frames the

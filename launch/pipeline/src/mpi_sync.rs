@@ -50,6 +50,21 @@ impl GradientSync for MpiSync {
         self.world.process_at_rank(0).broadcast_into(params);
     }
 
+    fn broadcast_bytes(&mut self, bytes: &mut Vec<u8>) {
+        let mut len = bytes.len() as u64;
+        let root = self.world.process_at_rank(0);
+        root.broadcast_into(&mut len);
+        bytes.resize(len as usize, 0);
+        root.broadcast_into(&mut bytes[..]);
+    }
+
+    fn agree_to_stop(&mut self, mine: bool) -> bool {
+        let mut any = 0u8;
+        self.world
+            .all_reduce_into(&(mine as u8), &mut any, SystemOperation::max());
+        any > 0
+    }
+
     fn gather(&mut self, value: u64) -> Vec<u64> {
         let mut all = vec![0u64; self.world.size() as usize];
         self.world.all_gather_into(&value, &mut all[..]);

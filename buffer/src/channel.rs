@@ -1,0 +1,81 @@
+//! The buffer in one process (`gfn train`): samplers' batches arrive on a crossbeam channel and
+//! the learner asks on its own thread. The buffer reads the channel only when it cannot answer,
+//! so the order of inserts and samples, and with it every result, is the same on every run.
+
+use crate::core::{BufferCore, CoreState, Output};
+use gfn_common::pipe::Delivery;
+use gfn_common::seam::{BatchSource, PipeError};
+use gfn_common::TrajectoryBatch;
+
+/// The peer name of the learner and of the sampler in one process.
+const LEARNER: &[u8] = b"learner";
+const SAMPLER: &[u8] = b"sampler-0";
+
+/// A [`BufferCore`] fed by a channel and asked by the learner's thread.
+pub struct ChannelBuffer {
+    core: BufferCore,
+    inbox: crossbeam_channel::Receiver<TrajectoryBatch>,
+    n: usize,
+}
+
+impl ChannelBuffer {
+    /// Serves batches of `n` from `core`, taking in what arrives on `inbox`.
+    pub fn new(
+        core: BufferCore,
+        inbox: crossbeam_channel::Receiver<TrajectoryBatch>,
+        n: usize,
+    ) -> Self {
+        Self { core, inbox, n }
+    }
+
+    /// Batches stored so far: where a resumed sampler starts.
+    pub fn inserted_batches(&self) -> u64 {
+        self.core.state().report.inserted_batches
+    }
+
+    /// Closes the recording and returns the buffer's report.
+    pub fn finish(self) -> crate::core::BufferReport {
+        self.core.finish()
+    }
+
+    /// Restores a checkpointed state.
+    pub fn restore(&mut self, state: CoreState) {
+        self.core.restore(state);
+    }
+}
+
+impl BatchSource for ChannelBuffer {
+    fn next_batch(&mut self, version: u64) -> Result<Option<Delivery>, PipeError> {
+        self.core
+            .request(LEARNER.to_vec(), self.n, version, 0)
+            .map_err(|e| PipeError::Invalid(e.to_string()))?;
+        loop {
+            for out in self.core.step() {
+                if let Output::Reply { batch, fresh, .. } = out {
+                    return Ok(Some(Delivery {
+                        training: batch,
+                        fresh,
+                    }));
+                }
+            }
+            let Ok(batch) = self.inbox.recv() else {
+                return Ok(None);
+            };
+            if let Err(e) = self.core.offer(SAMPLER.to_vec(), "sampler-0", batch) {
+                return Err(PipeError::Invalid(format!("the sampler's batch: {e}")));
+            }
+        }
+    }
+
+    fn queue_depth(&self) -> Option<u64> {
+        Some(self.inbox.len() as u64)
+    }
+
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        Some(self.core.state().encode())
+    }
+
+    fn report(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self.core.report()).ok()
+    }
+}

@@ -1,0 +1,160 @@
+//! The buffer over ZeroMQ: samplers push to a ROUTER (ingest), learners ask at another ROUTER
+//! (serve). This driver only moves messages between the sockets and a
+//! [`gfn_buffer::BufferCore`], which decides everything.
+
+use crate::socket::{NetError, Socket};
+use gfn_buffer::{BufferCore, BufferReport, Output};
+use gfn_common::pipe::Shutdown;
+use gfn_common::wire::Message;
+use std::time::{Duration, Instant};
+
+/// How a buffer's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// A learner said the run is over.
+    Finished,
+    /// Nothing was heard for the idle timeout.
+    Idle,
+    /// SIGINT or SIGTERM.
+    Stopped,
+}
+
+/// The buffer's two sockets.
+pub struct BufferSockets {
+    pub ingest: Socket,
+    pub serve: Socket,
+}
+
+/// Serves until a learner ends the run, nothing is heard for `idle`, or `shutdown` is set.
+pub fn serve(
+    core: &mut BufferCore,
+    sockets: &mut BufferSockets,
+    idle: Duration,
+    shutdown: &Shutdown,
+) -> Result<Ending, NetError> {
+    let mut last_heard = Instant::now();
+    loop {
+        if shutdown.is_set() {
+            return Ok(Ending::Stopped);
+        }
+        let (in_ready, req_ready) = {
+            let mut items = [
+                sockets.ingest.poll_item(zmq::POLLIN),
+                sockets.serve.poll_item(zmq::POLLIN),
+            ];
+            zmq::poll(&mut items, 100).map_err(|source| NetError::Zmq {
+                what: "polling".into(),
+                source,
+            })?;
+            (items[0].is_readable(), items[1].is_readable())
+        };
+        if in_ready && take_batches(core, &mut sockets.ingest)? {
+            last_heard = Instant::now();
+        }
+        if req_ready {
+            match take_requests(core, &mut sockets.serve)? {
+                Heard::Shutdown => return Ok(Ending::Finished),
+                Heard::Something => last_heard = Instant::now(),
+                Heard::Nothing => {}
+            }
+        }
+        deliver(core, sockets)?;
+        core.set_dropped(sockets.ingest.dropped + sockets.serve.dropped);
+        if last_heard.elapsed() > idle {
+            tracing::warn!("nothing heard for {} s, stopping", idle.as_secs());
+            return Ok(Ending::Idle);
+        }
+    }
+}
+
+enum Heard {
+    Nothing,
+    Something,
+    Shutdown,
+}
+
+/// Hands every waiting batch to the core; a refused one is acknowledged at once so that an
+/// honest sampler goes on. Returns whether anything came.
+fn take_batches(core: &mut BufferCore, ingest: &mut Socket) -> Result<bool, NetError> {
+    let mut heard = false;
+    while let Some((peer, env)) = ingest.recv(0)? {
+        heard = true;
+        match env.body {
+            Message::Trajectories(batch) => {
+                if let Err(e) = core.offer(peer.clone(), &env.sender, batch) {
+                    tracing::debug!("dropped a batch from {}: {e}", env.sender);
+                    let _ = ingest.send_to(&peer, &Message::Ack, 100);
+                }
+            }
+            other => tracing::debug!("ignored {} from {}", other.kind(), env.sender),
+        }
+    }
+    Ok(heard)
+}
+
+fn take_requests(core: &mut BufferCore, serve: &mut Socket) -> Result<Heard, NetError> {
+    let mut heard = Heard::Nothing;
+    while let Some((peer, env)) = serve.recv(0)? {
+        heard = Heard::Something;
+        match env.body {
+            Message::Request {
+                n,
+                version,
+                min_version,
+            } => {
+                if let Err(e) = core.request(peer, n as usize, version, min_version) {
+                    tracing::warn!("dropped a request from {}: {e}", env.sender);
+                }
+            }
+            Message::Shutdown => return Ok(Heard::Shutdown),
+            other => tracing::debug!("ignored {} from {}", other.kind(), env.sender),
+        }
+    }
+    Ok(heard)
+}
+
+/// Sends what the core decided: acknowledgements to samplers, answers to learners. An answer
+/// whose learner is gone goes back into the core.
+fn deliver(core: &mut BufferCore, sockets: &mut BufferSockets) -> Result<(), NetError> {
+    for out in core.step() {
+        match out {
+            Output::Ack(peer) => match sockets.ingest.send_to(&peer, &Message::Ack, 100) {
+                Err(NetError::Unreachable) => core.peer_gone(&peer),
+                other => {
+                    other?;
+                }
+            },
+            Output::Reply { peer, batch, .. } => {
+                let reply = Message::Reply {
+                    batch,
+                    received: core.report().received.into_iter().collect(),
+                    queued: core.queued(),
+                };
+                match sockets.serve.send_to(&peer, &reply, 1000) {
+                    Ok(true) => {}
+                    Ok(false) | Err(NetError::Unreachable) => {
+                        let Message::Reply { batch, .. } = reply else {
+                            unreachable!("built above")
+                        };
+                        tracing::info!("a learner is gone: its batch goes back");
+                        core.undeliverable(&peer, &batch);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the buffer's report to `buffer-<id>.json` in `dir` (a failure is logged).
+pub fn write_report(dir: &std::path::Path, id: u64, report: &BufferReport) {
+    let path = dir.join(format!("buffer-{id}.json"));
+    let text = match serde_json::to_string_pretty(report) {
+        Ok(t) => t,
+        Err(e) => return tracing::warn!("cannot encode the buffer's report: {e}"),
+    };
+    if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)) {
+        tracing::warn!("cannot write {}: {e}", path.display());
+    }
+}

@@ -1,0 +1,198 @@
+//! A learner's sockets: batches from its buffer ([`BufferClient`]) and, on rank 0, weights out
+//! to the samplers ([`Publisher`]).
+
+use crate::socket::{NetError, Socket};
+use gfn_common::pipe::{Delivery, Weights};
+use gfn_common::seam::{BatchSource, PipeError, WeightSink};
+use gfn_common::wire::{Message, WireWeights};
+use gfn_common::HyperGrid;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Malformed replies in a row before the learner gives up on its buffer.
+const MAX_BAD_REPLIES: usize = 100;
+
+/// How often the latest weights go out again while the learner waits, so that samplers that
+/// join late (or missed a message) catch up.
+const REPUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+fn transport(e: NetError) -> PipeError {
+    PipeError::Transport(e.to_string())
+}
+
+/// Rank 0's weight publisher (a PUB socket).
+pub struct Publisher {
+    socket: Socket,
+    latest: Option<Message>,
+    last_sent: Instant,
+}
+
+impl Publisher {
+    /// Publishes on `socket`.
+    pub fn new(socket: Socket) -> Self {
+        Self {
+            socket,
+            latest: None,
+            last_sent: Instant::now(),
+        }
+    }
+
+    fn publish(&mut self, w: &Weights) {
+        let msg = Message::Weights(WireWeights::from(w));
+        if let Err(e) = self.socket.send(&msg, 0) {
+            tracing::warn!("cannot publish weights: {e}");
+        }
+        self.latest = Some(msg);
+        self.last_sent = Instant::now();
+    }
+
+    fn republish_if_quiet(&mut self) {
+        if self.last_sent.elapsed() > REPUBLISH_EVERY {
+            if let Some(msg) = &self.latest {
+                let _ = self.socket.send(msg, 0);
+            }
+            self.last_sent = Instant::now();
+        }
+    }
+
+    /// Tells the samplers that the run is over (a few times: PUB drops what nobody reads yet).
+    pub fn shutdown(&self) {
+        for _ in 0..5 {
+            let _ = self.socket.send(&Message::Shutdown, 0);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The publisher, shared by the weight sink and the buffer client (which republishes while it
+/// waits). The learner loop is single-threaded.
+pub type SharedPublisher = Option<Rc<RefCell<Publisher>>>;
+
+/// The learner's [`WeightSink`]: rank 0 publishes, other ranks hold `None`.
+pub struct PublisherSink(pub SharedPublisher);
+
+impl WeightSink for PublisherSink {
+    fn publish(&mut self, weights: Weights) {
+        if let Some(p) = &self.0 {
+            p.borrow_mut().publish(&weights);
+        }
+    }
+}
+
+/// Asks the buffer for this replica's share of each batch.
+pub struct BufferClient {
+    socket: Socket,
+    n: u32,
+    strict: bool,
+    publisher: SharedPublisher,
+    received: Vec<(String, u64)>,
+    queued: Option<u64>,
+    patience: Duration,
+    /// To check replies before they reach the learner.
+    grid: HyperGrid,
+}
+
+impl BufferClient {
+    /// Asks over `socket` (a DEALER connected to a buffer's serve endpoint) for `n` trajectories
+    /// a step, only of the learner's own version when `strict`; gives up after `patience`
+    /// without a reply.
+    pub fn new(
+        socket: Socket,
+        n: u32,
+        strict: bool,
+        publisher: SharedPublisher,
+        patience: Duration,
+        grid: HyperGrid,
+    ) -> Self {
+        Self {
+            socket,
+            n,
+            strict,
+            publisher,
+            received: vec![],
+            queued: None,
+            patience,
+            grid,
+        }
+    }
+
+    /// Tells the buffer that the run is over.
+    pub fn shutdown(&self) {
+        let _ = self.socket.send(&Message::Shutdown, 500);
+    }
+
+    /// Sends one request and waits for its reply; `Ok(None)` on shutdown.
+    fn request(&mut self, request: &Message) -> Result<Option<Message>, PipeError> {
+        let start = Instant::now();
+        let timeout = PipeError::Timeout {
+            what: "no batch from the buffer",
+            secs: self.patience.as_secs(),
+        };
+        while !self.socket.send(request, 250).map_err(transport)? {
+            if start.elapsed() > self.patience {
+                return Err(timeout);
+            }
+        }
+        loop {
+            if let Some(p) = &self.publisher {
+                p.borrow_mut().republish_if_quiet();
+            }
+            match self.socket.recv(100).map_err(transport)? {
+                Some((_, env)) => match env.body {
+                    reply @ Message::Reply { .. } => return Ok(Some(reply)),
+                    Message::Shutdown => return Ok(None),
+                    _ => {}
+                },
+                None if start.elapsed() > self.patience => return Err(timeout),
+                None => {}
+            }
+        }
+    }
+}
+
+impl BatchSource for BufferClient {
+    fn next_batch(&mut self, version: u64) -> Result<Option<Delivery>, PipeError> {
+        let request = Message::Request {
+            n: self.n,
+            version,
+            min_version: if self.strict { version } else { 0 },
+        };
+        for _ in 0..MAX_BAD_REPLIES {
+            let Some(Message::Reply {
+                batch,
+                received,
+                queued,
+            }) = self.request(&request)?
+            else {
+                return Ok(None);
+            };
+            let problem = match batch.validate(&self.grid) {
+                Err(e) => e.to_string(),
+                Ok(()) if batch.len() != self.n as usize => {
+                    format!("{} trajectories for a request of {}", batch.len(), self.n)
+                }
+                Ok(()) => {
+                    self.received = received;
+                    self.queued = Some(queued);
+                    return Ok(Some(Delivery {
+                        fresh: batch.clone(),
+                        training: batch,
+                    }));
+                }
+            };
+            tracing::warn!("dropped a reply of the buffer: {problem}");
+        }
+        Err(PipeError::Invalid(format!(
+            "{MAX_BAD_REPLIES} malformed replies in a row from the buffer"
+        )))
+    }
+
+    fn per_sampler(&self) -> Vec<(String, u64)> {
+        self.received.clone()
+    }
+
+    fn queue_depth(&self) -> Option<u64> {
+        self.queued
+    }
+}

@@ -1,0 +1,10 @@
+//! gfn's experiments, built on the embedded pipeline and the role processes.
+//!
+//! Layout:
+//! - [`reproduce`]: `gfn reproduce`, a paper's grid over seeds, its table and plots;
+//! - [`bench`]: `gfn bench`, training throughput on the README's configurations;
+//! - [`bench_pipeline`]: `gfn bench-pipeline`, the multi-process pipeline on loopback.
+
+pub mod bench;
+pub mod bench_pipeline;
+pub mod reproduce;

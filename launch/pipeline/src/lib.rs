@@ -1,0 +1,22 @@
+//! How gfn's roles are put together into runs. The loops live in the role crates (the sampler's
+//! in `gfn-sampler`, the buffer's state machine in `gfn-buffer`, the learner's in
+//! `gfn-learner`); this crate only picks the pipes between them and the backend.
+//!
+//! Layout:
+//! - [`train`]: `gfn train`, every role in one process over channels;
+//! - [`roles`]: `gfn sampler`, `gfn buffer` and `gfn learner`, each role its own process over
+//!   ZeroMQ (learner replicas over MPI with the `mpi` feature);
+//! - [`replay`]: `gfn replay` (a learner fed by a recording) and `gfn dump inspect`;
+//! - [`resume`]: continuing a run from its checkpoint, on every learner replica;
+//! - [`signals`]: SIGINT and SIGTERM as a clean stop.
+
+mod device;
+#[cfg(feature = "mpi")]
+pub mod mpi_sync;
+pub mod replay;
+pub mod resume;
+pub mod roles;
+pub mod signals;
+pub mod train;
+
+pub use gfn_host::{HostOptions, TrainReport};

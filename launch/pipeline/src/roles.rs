@@ -1,0 +1,299 @@
+//! The roles as processes: `gfn sampler`, `gfn buffer` and `gfn learner` over ZeroMQ. Each
+//! runs its role crate's loop with the `gfn-net` adapters as its pipes.
+
+use crate::device::with_backend;
+use crate::resume;
+use anyhow::{ensure, Context, Result};
+use gfn_buffer::dump::Dump;
+use gfn_buffer::{new_core, BufferReport, Hosting};
+use gfn_common::pipe::{Shutdown, WeightBoard};
+use gfn_common::RunConfig;
+use gfn_host::{HostOptions, RunHost, TrainReport};
+use gfn_learner::{run_steps, GradientSync, Learner, LearnerHost, Plan, Silent, TrainLog};
+use gfn_net::buffer::{serve, write_report, BufferSockets};
+use gfn_net::learner::{BufferClient, Publisher, PublisherSink};
+use gfn_net::sampler::{receive_weights, BufferSink};
+use gfn_net::{Join, NetArgs, Socket};
+use gfn_nn::backend::init_cpu_threads;
+use gfn_nn::burn::tensor::backend::{AutodiffBackend, Backend};
+use gfn_sampler::{Sampler, SamplerStats, WeightPolicy};
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Runs one sampler until the learner ends the run, the run goes quiet, or `stop` is set.
+pub fn sampler(cfg: &RunConfig, net: &NetArgs, stop: &Shutdown) -> Result<SamplerStats> {
+    cfg.validate()?;
+    with_backend!(cfg.device, |L, device| sampler_on::<
+        <L as AutodiffBackend>::InnerBackend,
+    >(cfg, net, stop, device))
+}
+
+fn sampler_on<B: Backend>(
+    cfg: &RunConfig,
+    net: &NetArgs,
+    stop: &Shutdown,
+    device: B::Device,
+) -> Result<SamplerStats> {
+    init_cpu_threads(cfg.threads);
+    let me = format!("sampler-{}", net.id);
+    let ctx = zmq::Context::new();
+    let buffer = NetArgs::pick(&net.ingest, net.id);
+    let open = |kind, endpoint: &str| {
+        Socket::open(&ctx, kind, Join::Connect, endpoint, &net.run_token, &me)
+    };
+    let sub = open(zmq::SUB, &net.weights)?;
+    let to_buffer = open(zmq::DEALER, buffer)?;
+    tracing::info!(
+        "{me}: weights from {}, trajectories to {buffer}",
+        net.weights
+    );
+    let board = WeightBoard::new(4);
+    let mut sampler = Sampler::<B>::new(cfg, net.id as u64, device)?;
+    // Strict on-policy samples batch k with weights k; otherwise the newest weights.
+    let policy = match cfg.sync {
+        true => WeightPolicy::exact(0),
+        false => WeightPolicy::Latest,
+    };
+    let idle = Duration::from_secs(net.idle_timeout);
+    let stats = std::thread::scope(|scope| {
+        let (b, s, n_params) = (&board, stop.clone(), sampler.num_params());
+        scope.spawn(move || receive_weights(sub, b, n_params, &s, idle));
+        let mut sink = BufferSink::new(to_buffer, stop.clone());
+        let stats = gfn_sampler::run(
+            &mut sampler,
+            0,
+            None,
+            cfg.batch_size,
+            &policy,
+            &board,
+            &mut sink,
+            stop,
+        );
+        stop.trigger();
+        stats
+    })
+    .context("the sampler stopped")?;
+    tracing::info!(
+        "{me}: sent {} trajectories in {} batches",
+        stats.trajectories,
+        stats.batches
+    );
+    Ok(stats)
+}
+
+/// Runs one buffer until a learner says the run is over, nothing is heard for the idle timeout,
+/// or `stop` is set. With `load`, the buffer starts out holding the recording in that folder.
+pub fn buffer(
+    cfg: &RunConfig,
+    net: &NetArgs,
+    load: Option<&Path>,
+    stop: &Shutdown,
+) -> Result<BufferReport> {
+    cfg.validate()?;
+    ensure!(
+        net.id < net.ingest.len() && net.id < net.serve.len(),
+        "--id {} has no --ingest/--serve endpoint",
+        net.id
+    );
+    let id = net.id as u64;
+    let me = format!("buffer-{id}");
+    let mut core = new_core(cfg, Hosting::Process { id })?;
+    if let Some(dir) = load {
+        let dump = Dump::read(dir)?;
+        dump.check_env(cfg)?;
+        crate::replay::describe(dir, &dump);
+        for b in &dump.batches {
+            core.preload(b);
+        }
+        let loaded = core.report().loaded;
+        tracing::info!(
+            "{me}: serving {loaded} recorded trajectories from {}",
+            dir.display()
+        );
+    }
+    let ctx = zmq::Context::new();
+    let bind = |ep: &str| {
+        let address = net.bind_address(ep);
+        Socket::open(&ctx, zmq::ROUTER, Join::Bind, &address, &net.run_token, &me)
+    };
+    let mut sockets = BufferSockets {
+        ingest: bind(&net.ingest[net.id])?,
+        serve: bind(&net.serve[net.id])?,
+    };
+    tracing::info!(
+        "{me}: samplers send to {}, learners ask at {}",
+        net.ingest[net.id],
+        net.serve[net.id]
+    );
+    let idle = Duration::from_secs(net.idle_timeout);
+    let ending = serve(&mut core, &mut sockets, idle, stop);
+    let report = core.finish();
+    write_report(&cfg.run_dir, id, &report);
+    tracing::info!(
+        "{me}: served {} trajectories, dropped {} messages and {} invalid batches ({ending:?})",
+        report.served,
+        report.dropped,
+        report.invalid
+    );
+    ending?;
+    Ok(report)
+}
+
+/// This process's replica synchroniser: MPI when built with it, else a world of one.
+#[cfg(feature = "mpi")]
+fn replica_sync() -> Result<crate::mpi_sync::MpiSync> {
+    crate::mpi_sync::MpiSync::init()
+}
+
+#[cfg(not(feature = "mpi"))]
+fn replica_sync() -> Result<gfn_learner::LocalSync> {
+    Ok(gfn_learner::LocalSync)
+}
+
+/// Runs one learner replica until the run's budget is trained or `stop` is set; rank 0 returns
+/// the run's report.
+pub fn learner(
+    cfg: &RunConfig,
+    net: &NetArgs,
+    opts: HostOptions,
+    stop: &Shutdown,
+) -> Result<Option<TrainReport>> {
+    cfg.validate()?;
+    with_backend!(cfg.device, |L, device| learner_on::<L>(
+        cfg, net, opts, stop, device
+    ))
+}
+
+fn learner_on<L: AutodiffBackend>(
+    cfg: &RunConfig,
+    net: &NetArgs,
+    opts: HostOptions,
+    stop: &Shutdown,
+    device: L::Device,
+) -> Result<Option<TrainReport>> {
+    let mut sync = replica_sync()?;
+    let (rank, world) = (sync.rank(), sync.world_size());
+    ensure!(
+        cfg.batch_size.is_multiple_of(world),
+        "--batch_size {} is not divisible by the {world} learners",
+        cfg.batch_size
+    );
+    init_cpu_threads(cfg.threads);
+    let mut learner = Learner::<L>::new(cfg, device)?;
+    let resumed = resume::load(cfg, &mut sync)?;
+    let log = match &resumed {
+        Some(ck) => resume::restore(ck, &mut learner)?,
+        None => {
+            // Every replica starts from rank 0's weights.
+            let mut params = learner.weights().params;
+            sync.broadcast(&mut params);
+            learner.load_weights(&params)?;
+            TrainLog::default()
+        }
+    };
+    let mut pipes = LearnerPipes::open(cfg, net, rank, world, &learner)?;
+    let result = match rank {
+        0 => {
+            let host = RunHost::new(cfg, opts, resumed.as_ref())?;
+            drive(cfg, &mut learner, &mut pipes, &mut sync, host, log, stop)
+                .map(|(host, outcome)| host.finish(&learner, outcome, 0.0, None))
+                .and_then(|report| report.map(Some))
+        }
+        _ => drive(cfg, &mut learner, &mut pipes, &mut sync, Silent, log, stop).map(|_| None),
+    };
+    // A finished or failed run ends the other roles; a stopped one leaves them waiting for the
+    // learner to resume.
+    if !stop.is_set() {
+        pipes.shutdown();
+    }
+    result
+}
+
+/// A learner replica's sockets: its buffer, and on rank 0 the weight publisher.
+struct LearnerPipes {
+    client: BufferClient,
+    publisher: Option<Rc<RefCell<Publisher>>>,
+}
+
+impl LearnerPipes {
+    fn open<B: AutodiffBackend>(
+        cfg: &RunConfig,
+        net: &NetArgs,
+        rank: usize,
+        world: usize,
+        learner: &Learner<B>,
+    ) -> Result<Self> {
+        let me = format!("learner-{rank}");
+        let ctx = zmq::Context::new();
+        let publisher = match rank {
+            0 => {
+                let address = net.bind_address(&net.weights);
+                let socket =
+                    Socket::open(&ctx, zmq::PUB, Join::Bind, &address, &net.run_token, &me)?;
+                let p = Rc::new(RefCell::new(Publisher::new(socket)));
+                gfn_common::seam::WeightSink::publish(
+                    &mut PublisherSink(Some(p.clone())),
+                    learner.weights(),
+                );
+                Some(p)
+            }
+            _ => None,
+        };
+        let buffer = NetArgs::pick(&net.serve, rank);
+        let socket = Socket::open(
+            &ctx,
+            zmq::DEALER,
+            Join::Connect,
+            buffer,
+            &net.run_token,
+            &me,
+        )?;
+        let client = BufferClient::new(
+            socket,
+            (cfg.batch_size / world) as u32,
+            cfg.sync,
+            publisher.clone(),
+            Duration::from_secs(net.idle_timeout),
+            cfg.grid()?,
+        );
+        tracing::info!("{me} of {world}: batches from {buffer}");
+        Ok(Self { client, publisher })
+    }
+
+    fn shutdown(&self) {
+        self.client.shutdown();
+        if let Some(p) = &self.publisher {
+            p.borrow().shutdown();
+        }
+    }
+}
+
+/// The learner loop of one replica with its host.
+fn drive<B: AutodiffBackend, H: LearnerHost<B>>(
+    cfg: &RunConfig,
+    learner: &mut Learner<B>,
+    pipes: &mut LearnerPipes,
+    sync: &mut impl GradientSync,
+    mut host: H,
+    log: TrainLog,
+    stop: &Shutdown,
+) -> Result<(H, gfn_learner::LoopOutcome)> {
+    let plan = Plan {
+        n_steps: cfg.n_iterations(),
+        validation_interval: cfg.validation_interval,
+    };
+    let mut sink = PublisherSink(pipes.publisher.clone());
+    let outcome = run_steps(
+        learner,
+        &mut pipes.client,
+        &mut sink,
+        sync,
+        &mut host,
+        plan,
+        log,
+        stop,
+    )?;
+    Ok((host, outcome))
+}
