@@ -136,9 +136,11 @@ pub struct BufferCore {
     parked: VecDeque<(Peer, TrajectoryBatch)>,
     pending: VecDeque<Pending>,
     fresh: TrajectoryBatch,
-    /// The newest version a learner asked with: the run still needs `n_steps − last_version`
-    /// steps of data. It goes down when a learner resumes from a checkpoint.
+    /// The newest version a learner asked with, and the trajectories served at it: the run
+    /// still needs `n_steps − last_version` steps of data, less what was served at that version
+    /// already. The version goes down when a learner resumes from a checkpoint.
     last_version: u64,
+    served_at_last_version: u64,
     /// Whether the head batch, or the head request, already waited once (each wait counts once).
     insert_waiting: bool,
     sample_waiting: bool,
@@ -171,6 +173,7 @@ impl BufferCore {
             pending: VecDeque::new(),
             fresh: TrajectoryBatch::default(),
             last_version: 0,
+            served_at_last_version: 0,
             insert_waiting: false,
             sample_waiting: false,
         }
@@ -273,7 +276,10 @@ impl BufferCore {
             version,
             min_version: min_version.max(oldest),
         });
-        self.last_version = version;
+        if version != self.last_version {
+            self.last_version = version;
+            self.served_at_last_version = 0;
+        }
         Ok(())
     }
 
@@ -312,7 +318,9 @@ impl BufferCore {
             return true;
         }
         let remaining = self.rules.n_steps.saturating_sub(self.last_version);
-        let need = remaining.saturating_mul(self.rules.batch_size as u64);
+        let need = remaining
+            .saturating_mul(self.rules.batch_size as u64)
+            .saturating_sub(self.served_at_last_version);
         self.queued() + n <= need
     }
 
@@ -384,6 +392,9 @@ impl BufferCore {
             };
             self.state.takes += 1;
             self.state.report.served += batch.len() as u64;
+            if p.version == self.last_version {
+                self.served_at_last_version += batch.len() as u64;
+            }
             if let Some(l) = self.state.limiter.as_mut() {
                 l.sampled(batch.len() as u64);
             }
@@ -479,11 +490,20 @@ mod tests {
             acked += c.step().len();
         }
         assert_eq!(acked, 10, "the budget is 10 batches");
-        // A learner resumed from step 3 needs 7 more steps: room for data again once served.
+        // A learner resumed from step 3 needs 7 more steps (28 trajectories); 36 wait.
         c.request(b"l".to_vec(), 4, 3, 0).unwrap();
         let out = c.step();
         assert_eq!(replies(&out), 1);
-        assert_eq!(out.len(), 1, "36 queued, 28 needed: nothing more goes in");
+        assert_eq!(out.len(), 1, "nothing more goes in");
+        // Served the last step's data, a run needs nothing more.
+        let mut last = core(Store::Fifo(Fifo::new(100)), None, rules());
+        last.request(b"l".to_vec(), 4, 9, 0).unwrap();
+        last.offer(b"a".to_vec(), "sampler-0", trajectories(4, 9))
+            .unwrap();
+        assert_eq!(replies(&last.step()), 1);
+        last.offer(b"b".to_vec(), "sampler-0", trajectories(4, 9))
+            .unwrap();
+        assert!(last.step().is_empty(), "beyond the budget");
     }
 
     #[test]

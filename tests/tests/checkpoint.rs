@@ -1,6 +1,6 @@
-//! Checkpoints: a run killed with SIGKILL (several times, at arbitrary moments, so also while a
-//! checkpoint is being written) and resumed with `--resume` ends where the uninterrupted run
-//! with the same seed ends, and every checkpoint on disk is whole.
+//! Checkpoints: a run killed with SIGKILL (several times, each right after a checkpoint
+//! appears, so also while the next one is being written) and resumed with `--resume` ends where
+//! the uninterrupted run with the same seed ends, and every checkpoint on disk is whole.
 
 use gfn_common::RunConfig;
 use gfn_host::checkpoint;
@@ -47,21 +47,36 @@ fn a_killed_and_resumed_run_ends_like_the_uninterrupted_one() {
         c.stdout(Stdio::null()).stderr(Stdio::null());
         c
     };
+    // Each kill comes right after a new checkpoint is seen on disk, so it may land in the
+    // middle of writing the next one.
     let mut last_step = 0;
-    for (i, wait_ms) in [1500u64, 900, 1300].into_iter().enumerate() {
+    for i in 0..3 {
         let mut child = args(i > 0).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(wait_ms));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        // Whatever the moment of the kill, the checkpoint on disk loads and moves forward.
-        if let Some(ck) = checkpoint::load(&ckpt).unwrap() {
+        let start = std::time::Instant::now();
+        loop {
+            let step = checkpoint::load(&ckpt)
+                .ok()
+                .flatten()
+                .map_or(0, |ck| ck.step);
+            if step > last_step {
+                break;
+            }
             assert!(
-                ck.step >= last_step,
-                "checkpoint went back from {last_step} to {}",
-                ck.step
+                start.elapsed() < Duration::from_secs(120),
+                "no new checkpoint"
             );
-            last_step = ck.step;
+            std::thread::sleep(Duration::from_millis(5));
         }
+        child.kill().unwrap(); // SIGKILL
+        assert!(!child.wait().unwrap().success(), "killed before the end");
+        // Whatever the moment of the kill, the checkpoint on disk loads and moves forward.
+        let ck = checkpoint::load(&ckpt).unwrap().unwrap();
+        assert!(
+            ck.step > last_step,
+            "checkpoint went back from {last_step} to {}",
+            ck.step
+        );
+        last_step = ck.step;
     }
     assert!(last_step > 0, "no checkpoint was written before the kills");
     let status = args(true).status().unwrap();

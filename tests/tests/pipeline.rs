@@ -41,6 +41,32 @@ fn runs_are_reproducible_for_a_seed_whatever_the_lag() {
 }
 
 #[test]
+fn the_rate_limiter_shapes_a_one_process_run() {
+    let replay = |spi: Option<f64>| {
+        small(|c| {
+            c.replay_buffer_size = 512;
+            c.samples_per_insert = spi;
+        })
+    };
+    let plain = train(&replay(None), HostOptions::default()).unwrap();
+    let four = train(&replay(Some(4.0)), HostOptions::default()).unwrap();
+    assert_ne!(
+        plain.summary.params_checksum, four.summary.params_checksum,
+        "four samples per insert train on other data"
+    );
+    let limiter =
+        |r: &gfn_pipeline::TrainReport| r.summary.buffer.as_ref().unwrap()["limiter"].clone();
+    // 100 steps of 16: four samples per insert need 25 batches of the sampler, not 100.
+    let l = limiter(&four);
+    assert_eq!(l["sampled"], 1600, "{l}");
+    assert_eq!(l["inserted"], 400, "{l}");
+    assert!(l["sample_waits"].as_u64().unwrap() > 0, "{l}");
+    assert_eq!(limiter(&plain)["inserted"], 1600);
+    let again = train(&replay(Some(4.0)), HostOptions::default()).unwrap();
+    assert_eq!(again.summary.params_checksum, four.summary.params_checksum);
+}
+
+#[test]
 fn every_loss_and_estimator_option_trains() {
     type Tweak = fn(&mut RunConfig);
     let options: Vec<(&str, Tweak)> = vec![

@@ -596,7 +596,7 @@ mod tests {
 
     #[test]
     fn every_shipped_preset_is_a_valid_grid() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/presets");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/presets");
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
