@@ -335,12 +335,8 @@ impl BufferCore {
                 && self.state.store.has_room_for(n as usize)
                 && self.state.limiter.as_ref().is_none_or(|l| l.can_insert(n));
             if !allowed {
-                if !self.insert_waiting {
-                    self.insert_waiting = true;
-                    if let Some(l) = self.state.limiter.as_mut() {
-                        l.insert_waits += 1;
-                    }
-                }
+                let waits = self.state.limiter.as_mut().map(|l| &mut l.insert_waits);
+                count_wait(&mut self.insert_waiting, waits);
                 break;
             }
             self.insert_waiting = false;
@@ -369,12 +365,8 @@ impl BufferCore {
                 .as_ref()
                 .is_some_and(|l| !l.can_sample(n))
             {
-                if !self.sample_waiting {
-                    self.sample_waiting = true;
-                    if let Some(l) = self.state.limiter.as_mut() {
-                        l.sample_waits += 1;
-                    }
-                }
+                let waits = self.state.limiter.as_mut().map(|l| &mut l.sample_waits);
+                count_wait(&mut self.sample_waiting, waits);
                 break;
             }
             self.sample_waiting = false;
@@ -412,6 +404,15 @@ impl BufferCore {
         let report = self.report();
         self.recorder.finish();
         report
+    }
+}
+
+/// Counts a wait once for the item that waits (`waiting` stays set until it goes through).
+fn count_wait(waiting: &mut bool, waits: Option<&mut u64>) {
+    if !std::mem::replace(waiting, true) {
+        if let Some(w) = waits {
+            *w += 1;
+        }
     }
 }
 

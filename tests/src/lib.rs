@@ -17,3 +17,19 @@ pub fn gfn_binary() -> PathBuf {
     );
     bin
 }
+
+/// The validations of a run's `metrics.jsonl` in `dir`, and its summary once written. Lines that
+/// do not parse (one being written) are skipped.
+pub fn read_metrics(dir: &Path) -> (Vec<serde_json::Value>, Option<serde_json::Value>) {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let validations = lines
+        .iter()
+        .filter_map(|l| l.get("validation").cloned())
+        .collect();
+    let summary = lines.iter().find_map(|l| l.get("summary").cloned());
+    (validations, summary)
+}

@@ -95,20 +95,8 @@ fn start_buffer_and_samplers(
 }
 
 fn read_metrics(dir: &Path) -> (Vec<Value>, Value) {
-    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let validations = lines
-        .iter()
-        .filter_map(|l| l.get("validation").cloned())
-        .collect();
-    let summary = lines
-        .iter()
-        .find_map(|l| l.get("summary").cloned())
-        .unwrap();
-    (validations, summary)
+    let (validations, summary) = gfn_tests::read_metrics(dir);
+    (validations, summary.expect("the run wrote its summary"))
 }
 
 /// Starts one learner (no `mpirun`).

@@ -33,17 +33,7 @@ fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 fn metrics(dir: &Path) -> (Vec<Value>, Option<Value>) {
-    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
-    let lines: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let validations = lines
-        .iter()
-        .filter_map(|l| l.get("validation").cloned())
-        .collect();
-    let summary = lines.iter().find_map(|l| l.get("summary").cloned());
-    (validations, summary)
+    gfn_tests::read_metrics(dir)
 }
 
 fn validated_past(dir: &Path, step: u64) -> bool {
