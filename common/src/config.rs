@@ -524,7 +524,8 @@ impl RunConfig {
         Ok(())
     }
 
-    /// Checks every setting; the error names the offending flag.
+    /// Checks every setting; the error names the offending flag. Long on purpose: one check
+    /// per flag, in flag order, so that a flag's rule is found where the flag is.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let grid = self.grid()?;
         self.reward_fn()?;

@@ -296,7 +296,8 @@ fn cell(xs: &[f64]) -> String {
     }
 }
 
-/// Writes `results.md` and the plots for a finished grid.
+/// Writes `results.md` and the plots for a finished grid. Long on purpose: it writes the
+/// sections of one document top to bottom, in the order a reader sees them.
 fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> Result<PathBuf> {
     let mut md = format!("# {preset}: results\n\nMean ± standard deviation over {seeds} seed(s) of the final validation.\n\n");
     md += "| configuration | exact L1 | paper L1 (mean) | sampled L1 | \\|log Z − log Z*\\| | \\|mean log Z − log Z*\\| | modes found | trajectories to exact L1 ≤ 0.5 / 0.2 / 0.1 | wall s |\n|---|---|---|---|---|---|---|---|---|\n";
