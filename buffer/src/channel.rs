@@ -2,7 +2,7 @@
 //! the learner asks on its own thread. The buffer reads the channel only when it cannot answer,
 //! so the order of inserts and samples, and with it every result, is the same on every run.
 
-use crate::core::{BufferCore, CoreState, Output};
+use crate::core::{BufferCore, Output};
 use gfn_common::pipe::Delivery;
 use gfn_common::seam::{BatchSource, PipeError};
 use gfn_common::TrajectoryBatch;
@@ -28,19 +28,9 @@ impl ChannelBuffer {
         Self { core, inbox, n }
     }
 
-    /// Batches stored so far: where a resumed sampler starts.
-    pub fn inserted_batches(&self) -> u64 {
-        self.core.state().report.inserted_batches
-    }
-
     /// Closes the recording and returns the buffer's report.
     pub fn finish(self) -> crate::core::BufferReport {
         self.core.finish()
-    }
-
-    /// Restores a checkpointed state.
-    pub fn restore(&mut self, state: CoreState) {
-        self.core.restore(state);
     }
 }
 
@@ -73,9 +63,5 @@ impl BatchSource for ChannelBuffer {
 
     fn snapshot(&self) -> Option<Vec<u8>> {
         Some(self.core.state().encode())
-    }
-
-    fn report(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(self.core.report()).ok()
     }
 }

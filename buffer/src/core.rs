@@ -197,6 +197,12 @@ impl BufferCore {
         r
     }
 
+    /// Trajectories received so far from each sampler.
+    pub fn received(&self) -> Vec<(String, u64)> {
+        let r = &self.state.report.received;
+        r.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
     /// Sets the count of messages its transport dropped so far.
     pub fn set_dropped(&mut self, n: u64) {
         self.state.report.dropped = n;

@@ -52,10 +52,6 @@ pub trait BatchSource {
     fn snapshot(&self) -> Option<Vec<u8>> {
         None
     }
-    /// Counters of the source for the run's summary (the buffer's report), as JSON.
-    fn report(&self) -> Option<serde_json::Value> {
-        None
-    }
 }
 
 /// Where learner rank 0 publishes new weights.

@@ -18,6 +18,19 @@ pub struct Plan {
     pub n_steps: u64,
     /// Validate when `step % validation_interval == 0` and at the last step.
     pub validation_interval: u64,
+    /// Trajectories per step, all replicas together.
+    pub batch_size: u64,
+}
+
+impl Plan {
+    /// The plan of a run as configured.
+    pub fn for_run(cfg: &gfn_common::RunConfig) -> Self {
+        Self {
+            n_steps: cfg.n_iterations(),
+            validation_interval: cfg.validation_interval,
+            batch_size: cfg.batch_size as u64,
+        }
+    }
 }
 
 /// How the loop ended.
@@ -63,8 +76,7 @@ pub fn run_steps<B: AutodiffBackend>(
     let grid = *learner.grid();
     let mut window = Window::default();
     let world = sync.world_size() as u64;
-    let per_step = |n: usize| n as u64 * world;
-    let mut trajectories = 0;
+    let mut trajectories = log.step * plan.batch_size;
     let mut stopped = false;
     for step in log.step..plan.n_steps {
         if sync.agree_to_stop(stop.is_set()) {
@@ -78,13 +90,10 @@ pub fn run_steps<B: AutodiffBackend>(
             .training
             .validate(&grid)
             .map_err(|e| LearnError::InvalidBatch(e.to_string()))?;
-        if trajectories == 0 {
-            trajectories = step * per_step(delivery.training.len());
-        }
         window.observe_batch(learner.version(), &delivery.training);
         host.observe(&delivery);
         let stats = learner.step(&delivery.training, sync);
-        trajectories += per_step(delivery.training.len());
+        trajectories += delivery.training.len() as u64 * world;
         log.time.add(&stats);
         log.rows += stats.rows as u64;
         log.losses.push(stats.loss);

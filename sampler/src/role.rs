@@ -25,8 +25,9 @@ impl WeightPolicy {
         Self::Exact { lag, steps: None }
     }
 
-    /// The version batch `k` is sampled with (`latest` for [`WeightPolicy::Latest`]).
-    fn version_for(&self, k: u64, latest: u64) -> u64 {
+    /// The version batch `k` is sampled with (the newest published, asked of `latest` only
+    /// then, for [`WeightPolicy::Latest`]).
+    fn version_for(&self, k: u64, latest: impl FnOnce() -> u64) -> u64 {
         match self {
             Self::Exact { lag, steps: None } => k.saturating_sub(*lag),
             Self::Exact {
@@ -38,7 +39,7 @@ impl WeightPolicy {
                 .copied()
                 .unwrap_or(0)
                 .saturating_sub(*lag),
-            Self::Latest => latest,
+            Self::Latest => latest(),
         }
     }
 
@@ -95,8 +96,7 @@ pub fn run<B: Backend>(
     sampler.set_batch_index(first_batch);
     while n_batches.is_none_or(|n| k < n) && !shutdown.is_set() {
         let t0 = Instant::now();
-        let latest = weights.latest().map_or(0, |w| w.version);
-        let wanted = policy.version_for(k, latest);
+        let wanted = policy.version_for(k, || weights.latest().map_or(0, |w| w.version));
         if sampler.version() != wanted || k == first_batch {
             let Some(w) = weights.wait_for(wanted, shutdown) else {
                 break;
@@ -183,10 +183,10 @@ mod tests {
             lag: 1,
             steps: Some(steps),
         };
-        assert_eq!(p.version_for(0, 99), 0);
-        assert_eq!(p.version_for(3, 99), 11);
+        assert_eq!(p.version_for(0, || 99), 0);
+        assert_eq!(p.version_for(3, || 99), 11);
         assert_eq!(p.batch_after_rewind(11, 7), 3);
         assert_eq!(WeightPolicy::exact(0).batch_after_rewind(5, 9), 5);
-        assert_eq!(WeightPolicy::Latest.version_for(3, 42), 42);
+        assert_eq!(WeightPolicy::Latest.version_for(3, || 42), 42);
     }
 }

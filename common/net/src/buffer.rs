@@ -127,17 +127,16 @@ fn deliver(core: &mut BufferCore, sockets: &mut BufferSockets) -> Result<(), Net
             Output::Reply { peer, batch, .. } => {
                 let reply = Message::Reply {
                     batch,
-                    received: core.report().received.into_iter().collect(),
+                    received: core.received(),
                     queued: core.queued(),
                 };
                 match sockets.serve.send_to(&peer, &reply, 1000) {
                     Ok(true) => {}
                     Ok(false) | Err(NetError::Unreachable) => {
-                        let Message::Reply { batch, .. } = reply else {
-                            unreachable!("built above")
-                        };
                         tracing::info!("a learner is gone: its batch goes back");
-                        core.undeliverable(&peer, &batch);
+                        if let Message::Reply { batch, .. } = &reply {
+                            core.undeliverable(&peer, batch);
+                        }
                     }
                     Err(e) => return Err(e),
                 }

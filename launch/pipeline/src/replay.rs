@@ -55,10 +55,7 @@ fn replay_on<L: AutodiffBackend>(
         }
     }
     let mut host = RunHost::new(cfg, opts, resumed.as_ref())?;
-    let plan = Plan {
-        n_steps: cfg.n_iterations(),
-        validation_interval: cfg.validation_interval,
-    };
+    let plan = Plan::for_run(cfg);
     let outcome = role_pool(cfg.threads).install(|| {
         run_steps(
             &mut learner,

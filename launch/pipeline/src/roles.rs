@@ -280,10 +280,7 @@ fn drive<B: AutodiffBackend, H: LearnerHost<B>>(
     log: TrainLog,
     stop: &Shutdown,
 ) -> Result<(H, gfn_learner::LoopOutcome)> {
-    let plan = Plan {
-        n_steps: cfg.n_iterations(),
-        validation_interval: cfg.validation_interval,
-    };
+    let plan = Plan::for_run(cfg);
     let mut sink = PublisherSink(pipes.publisher.clone());
     let outcome = run_steps(
         learner,

@@ -85,10 +85,7 @@ fn train_on<L: AutodiffBackend>(
     let sampler_stop = Shutdown::default();
     let (to_buffer, inbox) = bounded(PIPE_DEPTH);
     let mut buffer = ChannelBuffer::new(core, inbox, cfg.batch_size);
-    let plan = Plan {
-        n_steps: cfg.n_iterations(),
-        validation_interval: cfg.validation_interval,
-    };
+    let plan = Plan::for_run(cfg);
     let (outcome, sampler_stats, buffer_report) = std::thread::scope(|scope| -> Result<_> {
         let (board, thread_stop, policy) = (&board, sampler_stop.clone(), &policy);
         let (batch, threads) = (cfg.batch_size, cfg.threads);
@@ -124,13 +121,11 @@ fn train_on<L: AutodiffBackend>(
         // Stop the sampler whatever happened here (closing the channel wakes it), then collect
         // its statistics. A sampler failure comes first: it is why the learner ran dry.
         sampler_stop.trigger();
-        let report = gfn_common::seam::BatchSource::report(&buffer);
-        let recorded = buffer.finish();
+        let report = serde_json::to_value(buffer.finish()).ok();
         let sampler_stats = sampler_thread
             .join()
             .map_err(|_| anyhow::anyhow!("sampler thread panicked"))?
             .context("the sampler stopped")?;
-        tracing::debug!("buffer: {} trajectories inserted", recorded.inserted);
         Ok((outcome, sampler_stats, report))
     })?;
     let outcome = outcome?;
