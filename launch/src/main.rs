@@ -77,6 +77,14 @@ struct ReproduceArgs {
     /// Results folder (default: results/<preset>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Only the runs whose name (e.g. `4d-h12-r0_0.001-SubTB-tied/seed2`) contains one of
+    /// these (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Only every N-th run of the grid, starting at run I (`I/N`): to split a campaign across
+    /// invocations or jobs that share the results folder.
+    #[arg(long, value_parser = reproduce::parse_shard)]
+    shard: Option<(usize, usize)>,
 }
 
 #[derive(Subcommand)]
@@ -311,7 +319,15 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
             let out = args
                 .out
                 .unwrap_or_else(|| PathBuf::from("results").join(stem));
-            let table = reproduce::run(&args.preset, args.seeds, args.budget, args.jobs, &out)?;
+            let campaign = reproduce::Campaign {
+                seeds: args.seeds,
+                budget: args.budget,
+                jobs: args.jobs,
+                only: args.only,
+                shard: args.shard,
+            };
+            let stop = signals::install();
+            let table = reproduce::run(&args.preset, &campaign, &out, &stop)?;
             print!("{}", std::fs::read_to_string(&table)?);
         }
         Command::Dump(DumpCommand::Inspect { dir }) => {

@@ -77,3 +77,64 @@ fn the_reduced_tb_paper_grid_writes_its_table_and_plots() {
     let status = reproduce(&[]);
     assert!(status.success() && again.elapsed().as_secs() < 20);
 }
+
+/// A campaign stopped mid-run (SIGTERM, as at a Slurm time limit) resumes that run from its
+/// checkpoint when the same command runs again, and `--only` limits it to the runs named.
+#[test]
+fn an_interrupted_campaign_resumes_its_run_from_a_checkpoint() {
+    let out = std::env::temp_dir().join(format!("gfn-campaign-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let campaign = || {
+        let mut c = Command::new(gfn_tests::gfn_binary());
+        c.current_dir(&root)
+            .args(["reproduce", "tb-paper", "--budget", "0.05", "--seeds", "1"])
+            .args(["--only", "4d-h8-r0_0.1-TB/", "--out"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let run = out.join("4d-h8-r0_0.1-TB").join("seed0");
+    let child = campaign().spawn().unwrap();
+    let start = std::time::Instant::now();
+    while !run.join("checkpoint").join("checkpoint.gfnc").exists() {
+        assert!(start.elapsed().as_secs() < 300, "no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(143));
+    let saved = gfn_host::checkpoint::load(&run.join("checkpoint"))
+        .unwrap()
+        .unwrap();
+    assert!(saved.step < 3125, "stopped before the end: {}", saved.step);
+
+    assert!(campaign().status().unwrap().success());
+    let (validations, summary) = gfn_tests::read_metrics(&run);
+    let summary = summary.expect("the run finished");
+    assert_eq!(summary["steps"], 3125);
+    assert!(summary.get("stopped").is_none());
+    let steps: Vec<u64> = validations
+        .iter()
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert!(
+        steps.windows(2).all(|w| w[0] < w[1]),
+        "each validation once: {steps:?}"
+    );
+    assert!(
+        !run.join("checkpoint").exists(),
+        "a finished run keeps no checkpoint"
+    );
+    let others = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert_eq!(others, 1, "--only ran one configuration");
+}

@@ -1,13 +1,16 @@
-//! `gfn reproduce <preset>`: runs a paper's grid of configurations over several seeds (in
-//! parallel, resumable: finished runs are not rerun) and writes a results folder with a
-//! Markdown table and PNG plots.
+//! `gfn reproduce <preset>`: runs a paper's grid of configurations over several seeds and writes
+//! a results folder with a Markdown table and PNG plots. A campaign survives interruption:
+//! finished runs are not rerun, and each run checkpoints as it goes and resumes from its
+//! checkpoint, so a session ending or a Slurm time limit costs minutes, not the run. Its runs
+//! can be split across invocations or jobs (`--only`, `--shard`) into one results folder.
 
 use anyhow::{bail, Context, Result};
 use gfn_common::config::ConfigError;
+use gfn_common::pipe::Shutdown;
 use gfn_common::{Loss, RunConfig};
 use gfn_host::metrics::Validation;
 use gfn_host::plot::log_lines;
-use gfn_pipeline::train::train;
+use gfn_pipeline::train::train_until;
 use gfn_pipeline::HostOptions;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -153,7 +156,8 @@ fn read_run(dir: &Path) -> Option<RunResult> {
                 Err(_) => skipped += 1,
             }
         }
-        if let Some(s) = v.get("summary") {
+        // A run stopped by a signal writes a summary too; it is not finished.
+        if let Some(s) = v.get("summary").filter(|s| s["stopped"] != true) {
             wall_s = s["wall_s"].as_f64();
         }
     }
@@ -183,7 +187,15 @@ fn check_same_settings(cfg: &RunConfig) -> Result<()> {
     let (saved, now) = (saved.to_table()?, cfg.to_table()?);
     let show = |v: Option<&toml::Value>| v.map_or("nothing".into(), |v| v.to_string());
     for key in saved.keys().chain(now.keys()) {
-        if matches!(key.as_str(), "run_dir" | "threads") || saved.get(key) == now.get(key) {
+        // Where and how often a run checkpoints does not change its results.
+        let free = [
+            "run_dir",
+            "threads",
+            "checkpoint_dir",
+            "checkpoint_every",
+            "resume",
+        ];
+        if free.contains(&key.as_str()) || saved.get(key) == now.get(key) {
             continue;
         }
         bail!(
@@ -197,65 +209,110 @@ fn check_same_settings(cfg: &RunConfig) -> Result<()> {
     Ok(())
 }
 
-/// Runs the grid (skipping finished runs) with `jobs` runs at a time, then writes the results.
-pub fn run(
-    preset_name: &str,
-    seeds: Option<u64>,
-    budget: f64,
-    jobs: usize,
-    out: &Path,
-) -> Result<PathBuf> {
-    let bad = |flag, rule, value: String| ConfigError::OutOfRange { flag, rule, value };
-    if !(budget > 0.0 && budget.is_finite()) {
-        return Err(bad("--budget", "a finite fraction > 0", budget.to_string()).into());
-    }
-    if !(1..=256).contains(&jobs) {
-        return Err(bad("--jobs", "between 1 and 256", jobs.to_string()).into());
-    }
-    let preset = Preset::load(preset_name)?;
-    let seeds = seeds.unwrap_or(preset.seeds).max(1);
-    let points = preset.points(budget)?;
-    let mut todo = vec![];
-    for p in &points {
-        for seed in 0..seeds {
-            let cfg = RunConfig {
-                seed,
-                run_dir: out.join(&p.name).join(format!("seed{seed}")),
-                ..p.config.clone()
-            };
-            if read_run(&cfg.run_dir).is_some() {
-                check_same_settings(&cfg)?;
-            } else {
-                todo.push((p.name.clone(), cfg));
+/// Which runs of a grid an invocation does, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Campaign {
+    /// Seeds per configuration (default: the preset's).
+    pub seeds: Option<u64>,
+    /// Fraction of each run's trajectory budget.
+    pub budget: f64,
+    /// Runs at a time.
+    pub jobs: usize,
+    /// Only runs whose name (`4d-h12-r0_0.001-SubTB-tied/seed2`) contains one of these.
+    pub only: Vec<String>,
+    /// Only the runs `i`, `i + n`, `i + 2n`, … of the grid, as `(i, n)`.
+    pub shard: Option<(usize, usize)>,
+}
+
+/// Checkpoints per run: a run interrupted loses at most a tenth of itself.
+const CHECKPOINTS_PER_RUN: u64 = 10;
+
+impl Campaign {
+    fn check(&self) -> Result<()> {
+        let bad = |flag, rule, value: String| ConfigError::OutOfRange { flag, rule, value };
+        if !(self.budget > 0.0 && self.budget.is_finite()) {
+            let value = self.budget.to_string();
+            return Err(bad("--budget", "a finite fraction > 0", value).into());
+        }
+        if !(1..=256).contains(&self.jobs) {
+            return Err(bad("--jobs", "between 1 and 256", self.jobs.to_string()).into());
+        }
+        if let Some((i, n)) = self.shard {
+            if n == 0 || i >= n {
+                return Err(bad("--shard", "I/N with I < N", format!("{i}/{n}")).into());
             }
+        }
+        Ok(())
+    }
+
+    /// Whether the `index`-th run of the grid, named `name`, is this invocation's.
+    fn selects(&self, index: usize, name: &str) -> bool {
+        let in_shard = self.shard.is_none_or(|(i, n)| index % n == i);
+        let named = self.only.is_empty() || self.only.iter().any(|o| name.contains(o.as_str()));
+        in_shard && named
+    }
+}
+
+/// Parses `--shard I/N`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/3")?;
+    let num = |x: &str| x.trim().parse::<usize>().map_err(|e| format!("{x}: {e}"));
+    Ok((num(i)?, num(n)?))
+}
+
+/// A run of the grid as it is trained: checkpointing into its own folder and resuming there.
+fn run_config(point: &GridPoint, seed: u64, out: &Path) -> RunConfig {
+    let run_dir = out.join(&point.name).join(format!("seed{seed}"));
+    RunConfig {
+        seed,
+        checkpoint_dir: Some(run_dir.join("checkpoint")),
+        checkpoint_every: (point.config.n_iterations() / CHECKPOINTS_PER_RUN).max(1),
+        resume: true,
+        run_dir,
+        ..point.config.clone()
+    }
+}
+
+/// Runs the selected runs of the grid (skipping finished ones, resuming interrupted ones) with
+/// `jobs` at a time until done or `stop` is set, then writes the results of every finished run.
+pub fn run(preset_name: &str, campaign: &Campaign, out: &Path, stop: &Shutdown) -> Result<PathBuf> {
+    campaign.check()?;
+    let preset = Preset::load(preset_name)?;
+    let seeds = campaign.seeds.unwrap_or(preset.seeds).max(1);
+    let points = preset.points(campaign.budget)?;
+    let mut todo = vec![];
+    let runs = points
+        .iter()
+        .flat_map(|p| (0..seeds).map(move |seed| (p, seed)));
+    for (index, (p, seed)) in runs.enumerate() {
+        let cfg = run_config(p, seed, out);
+        if read_run(&cfg.run_dir).is_some() {
+            check_same_settings(&cfg)?;
+        } else if campaign.selects(index, &format!("{}/seed{seed}", p.name)) {
+            todo.push((p.name.clone(), cfg));
         }
     }
     tracing::info!(
-        "{}: {} configurations × {seeds} seeds, {} runs to do",
+        "{}: {} configurations × {seeds} seeds, {} runs to do here",
         preset_name,
         points.len(),
         todo.len()
     );
+    // Popped from the back: the grid's order.
+    todo.reverse();
     let queue = Mutex::new(todo);
     let failures = Mutex::new(vec![]);
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
+        for _ in 0..campaign.jobs {
             scope.spawn(|| loop {
+                if stop.is_set() {
+                    break;
+                }
                 let Some((name, cfg)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
                 else {
                     break;
                 };
-                if read_run(&cfg.run_dir).is_some() {
-                    continue; // finished meanwhile by another invocation on the same folder
-                }
-                tracing::info!("running {name} seed {}", cfg.seed);
-                if let Err(e) = train(
-                    &cfg,
-                    HostOptions {
-                        progress: false,
-                        write_files: true,
-                    },
-                ) {
+                if let Err(e) = run_one(&name, &cfg, stop) {
                     failures
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -268,7 +325,30 @@ pub fn run(
     if !failures.is_empty() {
         bail!("{} run(s) failed: {}", failures.len(), failures.join("; "));
     }
+    if stop.is_set() {
+        tracing::warn!("stopped: the same command resumes the campaign where it stopped");
+    }
     write_results(preset_name, &points, seeds, out)
+}
+
+/// One run, resumed from its checkpoint if it has one; a finished run's checkpoint is deleted
+/// (its results are in its metrics).
+fn run_one(name: &str, cfg: &RunConfig, stop: &Shutdown) -> Result<()> {
+    if read_run(&cfg.run_dir).is_some() {
+        return Ok(()); // finished meanwhile by another invocation on the same folder
+    }
+    tracing::info!("running {name} seed {}", cfg.seed);
+    let opts = HostOptions {
+        progress: false,
+        write_files: true,
+    };
+    let report = train_until(cfg, opts, stop)?;
+    if !report.summary.stopped {
+        if let Some(dir) = &cfg.checkpoint_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    Ok(())
 }
 
 fn mean_sd(xs: &[f64]) -> (f64, f64) {
@@ -593,6 +673,35 @@ mod tests {
         std::fs::write(dir.join("metrics.jsonl"), validation).unwrap();
         assert!(read_run(&dir).is_none());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_campaign_splits_into_shards_and_names() {
+        let c = |only: &[&str], shard: Option<(usize, usize)>| Campaign {
+            seeds: None,
+            budget: 1.0,
+            jobs: 1,
+            only: only.iter().map(|s| s.to_string()).collect(),
+            shard,
+        };
+        let names = [
+            "4d-h12-r0_0.001-TB-tied/seed0",
+            "2d-h12-r0_0.001-TB-tied/seed1",
+        ];
+        let picked = |c: &Campaign| -> Vec<usize> {
+            (0..6)
+                .filter(|&i| c.selects(i, names[i % 2]))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(picked(&c(&[], None)), vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(picked(&c(&[], Some((1, 3)))), vec![1, 4]);
+        assert_eq!(picked(&c(&["4d-"], None)), vec![0, 2, 4]);
+        assert!(picked(&c(&["2d-", "nothing"], Some((0, 2)))).is_empty());
+        assert_eq!(parse_shard("2/5"), Ok((2, 5)));
+        assert!(parse_shard("2").is_err() && parse_shard("a/5").is_err());
+        assert!(c(&[], Some((3, 3))).check().is_err());
+        assert!(c(&[], Some((0, 0))).check().is_err());
+        assert!(c(&[], Some((2, 3))).check().is_ok());
     }
 
     #[test]
