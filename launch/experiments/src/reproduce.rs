@@ -4,12 +4,13 @@
 //! checkpoint, so a session ending or a Slurm time limit costs minutes, not the run. Its runs
 //! can be split across invocations or jobs (`--only`, `--shard`) into one results folder.
 
+use crate::claims::{self, cell, mean_sd, Claim, ConfigRuns};
 use anyhow::{bail, Context, Result};
 use gfn_common::config::ConfigError;
 use gfn_common::pipe::Shutdown;
 use gfn_common::{Loss, RunConfig};
 use gfn_host::metrics::Validation;
-use gfn_host::plot::log_lines;
+use gfn_host::plot::{log_bands, Series};
 use gfn_pipeline::train::train_until;
 use gfn_pipeline::HostOptions;
 use serde::Deserialize;
@@ -33,6 +34,9 @@ pub struct Preset {
     /// Settings of one variant on top of `base`, e.g. `[overrides.FM] lr = 1e-4`.
     #[serde(default)]
     pub overrides: BTreeMap<String, toml::Table>,
+    /// The paper's claims that the results are checked against.
+    #[serde(default = "claims::default_claims")]
+    pub claims: Vec<Claim>,
 }
 
 /// One configuration of the grid (all its seeds).
@@ -119,16 +123,6 @@ impl Preset {
         }
         Ok(out)
     }
-}
-
-/// Points `(states visited, value)` of a curve.
-type Curve = Vec<(f64, f64)>;
-
-/// The runs of one variant at one R0, for the plots.
-struct VariantRuns {
-    r0: f32,
-    variant: String,
-    runs: Vec<Vec<Validation>>,
 }
 
 /// The final validation and the curve of one finished run.
@@ -328,7 +322,7 @@ pub fn run(preset_name: &str, campaign: &Campaign, out: &Path, stop: &Shutdown) 
     if stop.is_set() {
         tracing::warn!("stopped: the same command resumes the campaign where it stopped");
     }
-    write_results(preset_name, &points, seeds, out)
+    write_results(preset_name, &preset.claims, &points, seeds, out)
 }
 
 /// One run, resumed from its checkpoint if it has one; a finished run's checkpoint is deleted
@@ -351,38 +345,18 @@ fn run_one(name: &str, cfg: &RunConfig, stop: &Shutdown) -> Result<()> {
     Ok(())
 }
 
-fn mean_sd(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len().max(1) as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (m, v.sqrt())
-}
-
-fn cell(xs: &[f64]) -> String {
-    let fmt = |x: f64| {
-        if x != 0.0 && x.abs() < 0.01 {
-            format!("{x:.2e}")
-        } else {
-            format!("{x:.4}")
-        }
-    };
-    match xs.len() {
-        0 => "–".into(),
-        1 => fmt(xs[0]),
-        _ => {
-            let (m, s) = mean_sd(xs);
-            format!("{} ± {}", fmt(m), fmt(s))
-        }
-    }
-}
-
 /// Writes `results.md` and the plots for a finished grid. Long on purpose: it writes the
 /// sections of one document top to bottom, in the order a reader sees them.
-fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> Result<PathBuf> {
+fn write_results(
+    preset: &str,
+    claims: &[Claim],
+    points: &[GridPoint],
+    seeds: u64,
+    out: &Path,
+) -> Result<PathBuf> {
     let mut md = format!("# {preset}: results\n\nMean ± standard deviation over {seeds} seed(s) of the final validation.\n\n");
     md += "| configuration | exact L1 | paper L1 (mean) | sampled L1 | \\|log Z − log Z*\\| | \\|mean log Z − log Z*\\| | modes found | trajectories to exact L1 ≤ 0.5 / 0.2 / 0.1 | wall s |\n|---|---|---|---|---|---|---|---|---|\n";
-    let mut curves: BTreeMap<(usize, usize), Vec<VariantRuns>> = BTreeMap::new();
-    let mut l1_at_budgets: Vec<VariantL1> = vec![];
+    let mut configs: Vec<ConfigRuns> = vec![];
     for p in points {
         let runs: Vec<RunResult> = (0..seeds)
             .filter_map(|s| read_run(&out.join(&p.name).join(format!("seed{s}"))))
@@ -419,17 +393,9 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
             )
         });
         let wall: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
-        if let Some(at) = l1_at(&runs) {
-            l1_at_budgets.push(VariantL1 {
-                env: p.env,
-                r0: p.r0,
-                variant: p.variant.clone(),
-                at,
-            });
-        }
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} |",
             p.name,
             cell(&col(|v| v.exact_l1)),
             cell(&col(|v| v.paper_l1)),
@@ -440,196 +406,81 @@ fn write_results(preset: &str, points: &[GridPoint], seeds: u64, out: &Path) -> 
             reach(0.5),
             reach(0.2),
             reach(0.1),
-            mean_sd(&wall).0,
+            match wall.is_empty() {
+                true => "–".to_string(),
+                false => format!("{:.0}", mean_sd(&wall).0),
+            },
         );
-        curves.entry(p.env).or_default().push(VariantRuns {
+        configs.push(ConfigRuns {
+            env: p.env,
             r0: p.r0,
             variant: p.variant.clone(),
             runs: runs.into_iter().map(|r| r.validations).collect(),
         });
     }
-    md += &ordering(&l1_at_budgets);
-    md += "\nPlots: `l1-<D>d-h<H>-r0_<R0>.png` (exact L1 against states visited, mean over seeds, per variant) and `modes-<D>d-h<H>-r0_<R0>.png`; 2-D runs also have `heatmap.png` in their run folders.\n";
+    md += &claims::report(claims, &configs);
+    md += "\nPlots: `l1-<D>d-h<H>-r0_<R0>.png` (exact L1 against states visited per variant: the mean over seeds, in a band from the lowest to the highest seed) and `modes-<D>d-h<H>-r0_<R0>.png`; 2-D runs also have `heatmap.png` in their run folders.\n";
     let table = out.join("results.md");
     std::fs::create_dir_all(out)?;
     std::fs::write(&table, md)?;
-    for ((d, h), entries) in &curves {
-        let mut by_r0: BTreeMap<String, Vec<(String, Curve, Curve)>> = BTreeMap::new();
-        for VariantRuns { r0, variant, runs } in entries {
-            let (l1, modes) = mean_curves(runs);
-            by_r0
-                .entry(format!("{r0}"))
-                .or_default()
-                .push((variant.clone(), l1, modes));
-        }
-        for (r0, series) in by_r0 {
-            type Pick = fn(&(String, Curve, Curve)) -> &Curve;
-            let plots: [(&str, &str, &str, Pick); 2] = [
-                ("l1", "exact L1", "exact L1 (sum)", |s| &s.1),
-                ("modes", "modes found", "modes found", |s| &s.2),
-            ];
-            for (file, what, y_label, pick) in plots {
-                let lines: Vec<(&str, Curve)> = series
-                    .iter()
-                    .map(|s| (s.0.as_str(), pick(s).clone()))
-                    .collect();
-                log_lines(
-                    &out.join(format!("{file}-{d}d-h{h}-r0_{r0}.png")),
-                    &format!("{d}-D H={h}, R0={r0}: {what}"),
-                    "states visited",
-                    y_label,
-                    &lines,
-                )?;
-            }
-        }
-    }
+    write_plots(out, &configs)?;
     Ok(table)
 }
 
-/// Fractions of the trajectory budget at which the TB paper's ordering is checked.
-const BUDGET_POINTS: [f64; 3] = [0.1, 0.5, 1.0];
-
-/// Exact L1 over the seeds of one configuration at a point of its run.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct L1At {
-    trajectories: u64,
-    mean: f64,
-    /// Standard deviation over seeds; none for one seed.
-    sd: Option<f64>,
-}
-
-/// One configuration's exact L1 at each of [`BUDGET_POINTS`].
-struct VariantL1 {
-    env: (usize, usize),
-    r0: f32,
-    variant: String,
-    at: Vec<L1At>,
-}
-
-/// Exact L1 (mean and sd over seeds) at each of [`BUDGET_POINTS`]: the validation nearest to
-/// that fraction of the run (validations align across seeds and variants of a grid).
-fn l1_at(runs: &[RunResult]) -> Option<Vec<L1At>> {
-    let n = runs.iter().map(|r| r.validations.len()).min()?;
-    if n == 0 {
-        return None;
+/// For each environment and R0, `l1-….png` and `modes-….png`: one line per variant, the mean
+/// over seeds, in a band from the lowest to the highest seed.
+fn write_plots(out: &Path, configs: &[ConfigRuns]) -> Result<()> {
+    let mut groups: BTreeMap<((usize, usize), String), Vec<&ConfigRuns>> = BTreeMap::new();
+    for c in configs.iter().filter(|c| !c.runs.is_empty()) {
+        groups
+            .entry((c.env, format!("{}", c.r0)))
+            .or_default()
+            .push(c);
     }
-    BUDGET_POINTS
-        .iter()
-        .map(|f| {
-            let i = (f * (n - 1) as f64).round() as usize;
-            let l1: Vec<f64> = runs
+    type Pick = fn(&Validation) -> Option<f64>;
+    let plots: [(&str, &str, &str, Pick); 2] = [
+        ("l1", "exact L1", "exact L1 (sum)", |v| v.exact_l1),
+        ("modes", "modes found", "modes found", |v| {
+            Some(v.modes_found as f64)
+        }),
+    ];
+    for (((d, h), r0), group) in groups {
+        for (file, what, y_label, pick) in plots {
+            let series: Vec<Series> = group
                 .iter()
-                .filter_map(|r| r.validations[i].exact_l1)
+                .map(|c| Series::spread(&c.variant, &spread(&c.runs, pick)))
                 .collect();
-            let (mean, sd) = mean_sd(&l1);
-            (!l1.is_empty()).then_some(L1At {
-                trajectories: runs[0].validations[i].trajectories,
-                mean,
-                sd: (l1.len() > 1).then_some(sd),
-            })
+            log_bands(
+                &out.join(format!("{file}-{d}d-h{h}-r0_{r0}.png")),
+                &format!("{d}-D H={h}, R0={r0}: {what} (mean, band: min-max over seeds)"),
+                "states visited",
+                y_label,
+                &series,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `(states visited, mean, min, max)` over seeds of a validation value (validations align
+/// across the seeds of a grid).
+fn spread(runs: &[Vec<Validation>], pick: fn(&Validation) -> Option<f64>) -> Vec<[f64; 4]> {
+    let n = runs.iter().map(|r| r.len()).min().unwrap_or(0);
+    (0..n)
+        .filter_map(|i| {
+            let x =
+                runs.iter().map(|r| r[i].states_visited as f64).sum::<f64>() / runs.len() as f64;
+            let ys: Vec<f64> = runs.iter().filter_map(|r| pick(&r[i])).collect();
+            let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (!ys.is_empty()).then(|| [x, mean_sd(&ys).0, lo, hi])
         })
         .collect()
-}
-
-/// The TB paper's ordering at equal budget, checked per environment, R0, backward policy and
-/// budget point: TB's exact L1 at or below DB's and FM's.
-fn ordering(variants: &[VariantL1]) -> String {
-    let mut md = String::new();
-    let find = |f: &VariantL1, variant: &str| {
-        variants
-            .iter()
-            .find(|g| g.env == f.env && g.r0 == f.r0 && g.variant == variant)
-    };
-    for tb in variants.iter().filter(|f| f.variant.starts_with("TB")) {
-        let suffix = &tb.variant[2..];
-        let others: Vec<&VariantL1> = [format!("DB{suffix}"), "FM".to_string()]
-            .iter()
-            .filter_map(|v| find(tb, v))
-            .collect();
-        if others.is_empty() {
-            continue;
-        }
-        for (k, fraction) in BUDGET_POINTS.iter().enumerate() {
-            let mut all: Vec<(&str, L1At)> = others
-                .iter()
-                .chain(std::iter::once(&tb))
-                .filter_map(|v| v.at.get(k).map(|a| (v.variant.as_str(), *a)))
-                .collect();
-            all.sort_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
-            let Some(&(_, tb_at)) = all.iter().find(|(v, _)| *v == tb.variant) else {
-                continue;
-            };
-            let better: Vec<&str> = all
-                .iter()
-                .filter(|(_, a)| a.mean < tb_at.mean)
-                .map(|(v, _)| *v)
-                .collect();
-            let order: Vec<String> = all
-                .iter()
-                .map(|(v, a)| match a.sd {
-                    Some(sd) => format!("{v} {:.4} ± {sd:.4}", a.mean),
-                    None => format!("{v} {:.4}", a.mean),
-                })
-                .collect();
-            let verdict = if better.is_empty() {
-                "holds".to_string()
-            } else {
-                format!("does not hold ({} below {})", better.join(", "), tb.variant)
-            };
-            let _ = writeln!(
-                md,
-                "- {}-D H={}, R0 {}, {:.0} % of the budget ({} trajectories): {} — {verdict}",
-                tb.env.0,
-                tb.env.1,
-                tb.r0,
-                100.0 * fraction,
-                tb_at.trajectories,
-                order.join(" ≤ ")
-            );
-        }
-    }
-    if md.is_empty() {
-        return md;
-    }
-    format!("\n## Ordering of the TB paper\n\nExact L1 (mean ± sd over seeds) at 10 %, 50 % and 100 % of the trajectory budget, best first. The paper has TB at or below DB and FM at equal budget.\n\n{md}")
-}
-
-/// Mean over seeds of exact L1 and modes found against states visited (validations align).
-fn mean_curves(runs: &[Vec<Validation>]) -> (Curve, Curve) {
-    let n = runs.iter().map(|r| r.len()).min().unwrap_or(0);
-    let mut l1 = vec![];
-    let mut modes = vec![];
-    for i in 0..n {
-        let x = runs.iter().map(|r| r[i].states_visited as f64).sum::<f64>() / runs.len() as f64;
-        let ls: Vec<f64> = runs.iter().filter_map(|r| r[i].exact_l1).collect();
-        if !ls.is_empty() {
-            l1.push((x, mean_sd(&ls).0));
-        }
-        let ms: Vec<f64> = runs.iter().map(|r| r[i].modes_found as f64).collect();
-        modes.push((x, mean_sd(&ms).0));
-    }
-    (l1, modes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn variant(name: &str, r0: f32, means: [f64; 3]) -> VariantL1 {
-        VariantL1 {
-            env: (4, 8),
-            r0,
-            variant: name.into(),
-            at: means
-                .iter()
-                .map(|&mean| L1At {
-                    trajectories: 1000,
-                    mean,
-                    sd: Some(0.01),
-                })
-                .collect(),
-        }
-    }
 
     #[test]
     fn a_finished_run_of_other_settings_is_refused() {
@@ -745,55 +596,5 @@ mod tests {
         let bad: Preset = toml::from_str(&text.replace("lr = 1e-4", "lr = \"fast\"")).unwrap();
         let err = format!("{:#}", bad.points(1.0).unwrap_err());
         assert!(err.contains("[overrides.FM]"), "{err}");
-    }
-
-    #[test]
-    fn ordering_names_the_losses_that_beat_tb_at_each_budget_point() {
-        let variants = [
-            variant("TB", 0.1, [0.2, 0.1, 0.04]),
-            variant("DB", 0.1, [0.3, 0.2, 0.05]),
-            variant("FM", 0.1, [0.4, 0.3, 0.09]),
-            variant("TB", 0.01, [0.2, 0.1, 0.06]),
-            variant("DB", 0.01, [0.3, 0.2, 0.05]),
-            variant("TB-uniform_pb", 0.01, [0.3, 0.2, 0.07]),
-        ];
-        let md = ordering(&variants);
-        let lines: Vec<&str> = md.lines().filter(|l| l.starts_with("- ")).collect();
-        assert_eq!(lines.len(), 6, "{md}");
-        assert!(
-            lines[0].starts_with(
-                "- 4-D H=8, R0 0.1, 10 % of the budget (1000 trajectories): TB 0.2000"
-            ),
-            "{md}"
-        );
-        assert!(lines[..5].iter().all(|l| l.ends_with("holds")), "{md}");
-        assert!(lines[5].ends_with("does not hold (DB below TB)"), "{md}");
-        assert!(ordering(&variants[5..]).is_empty());
-    }
-
-    #[test]
-    fn l1_at_reads_the_nearest_validations() {
-        let run = |l1s: &[f64]| RunResult {
-            validations: l1s
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| Validation {
-                    trajectories: 100 * i as u64,
-                    exact_l1: Some(l),
-                    ..Validation::default()
-                })
-                .collect(),
-            wall_s: 1.0,
-        };
-        let at = l1_at(&[
-            run(&[1.0, 0.5, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1]),
-            run(&[1.0, 0.7, 0.5, 0.4, 0.3, 0.2, 0.2, 0.2, 0.2, 0.2, 0.3]),
-        ])
-        .unwrap();
-        assert_eq!(at.len(), 3);
-        assert_eq!((at[0].trajectories, at[0].mean), (100, 0.6));
-        assert_eq!((at[1].trajectories, at[1].mean), (500, 0.1));
-        assert_eq!((at[2].trajectories, at[2].mean), (1000, 0.2));
-        assert!(l1_at(&[]).is_none());
     }
 }

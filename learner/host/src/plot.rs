@@ -41,6 +41,25 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("{e}")
 }
 
+/// A line of a chart, with an optional band around it (the spread over seeds).
+pub struct Series {
+    pub name: String,
+    pub line: Vec<(f64, f64)>,
+    /// `(x, low, high)`.
+    pub band: Vec<(f64, f64, f64)>,
+}
+
+impl Series {
+    /// A line from `[x, mean, low, high]` points, the band from low to high.
+    pub fn spread(name: &str, points: &[[f64; 4]]) -> Self {
+        Self {
+            name: name.to_owned(),
+            line: points.iter().map(|p| (p[0], p[1])).collect(),
+            band: points.iter().map(|p| (p[0], p[2], p[3])).collect(),
+        }
+    }
+}
+
 /// A line chart with a logarithmic y axis; series with no positive point are skipped.
 pub fn log_lines(
     path: &Path,
@@ -49,15 +68,33 @@ pub fn log_lines(
     y_label: &str,
     series: &[(&str, Vec<(f64, f64)>)],
 ) -> Result<()> {
+    let series: Vec<Series> = series
+        .iter()
+        .map(|(name, line)| Series {
+            name: name.to_string(),
+            line: line.clone(),
+            band: vec![],
+        })
+        .collect();
+    log_bands(path, title, x_label, y_label, &series)
+}
+
+/// [`log_lines`] with each series' band shaded in its colour.
+pub fn log_bands(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
     register_font();
-    let points = || {
-        series
-            .iter()
-            .flat_map(|(_, s)| s.iter())
-            .filter(|p| p.1 > 0.0 && p.1.is_finite())
-    };
+    let positive = |y: f64| y > 0.0 && y.is_finite();
+    let points = series.iter().flat_map(|s| {
+        let band = s.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]);
+        s.line.iter().copied().chain(band)
+    });
     let (mut x_max, mut y_lo, mut y_hi) = (1.0f64, f64::INFINITY, 0.0f64);
-    for &(x, y) in points() {
+    for (x, y) in points.filter(|p| positive(p.1)) {
         x_max = x_max.max(x);
         y_lo = y_lo.min(y);
         y_hi = y_hi.max(y);
@@ -89,20 +126,28 @@ pub fn log_lines(
         })
         .draw()
         .map_err(err)?;
-    for (i, (name, s)) in series.iter().enumerate() {
+    for (i, s) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()].to_rgba();
-        let pts: Vec<_> = s
-            .iter()
-            .copied()
-            .filter(|p| p.1 > 0.0 && p.1.is_finite())
-            .collect();
+        // The band's lower edge is clamped into the chart (a log axis has no zero).
+        let upper = s.band.iter().map(|&(x, _, hi)| (x, hi.max(y_lo)));
+        let lower = s.band.iter().rev().map(|&(x, lo, _)| (x, lo.max(y_lo)));
+        let outline: Vec<(f64, f64)> = upper.chain(lower).filter(|p| p.1.is_finite()).collect();
+        if outline.len() > 2 {
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    color.mix(0.18).filled(),
+                )))
+                .map_err(err)?;
+        }
+        let pts: Vec<_> = s.line.iter().copied().filter(|p| positive(p.1)).collect();
         if pts.is_empty() {
             continue;
         }
         chart
             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
             .map_err(err)?
-            .label(*name)
+            .label(s.name.as_str())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
@@ -125,8 +170,9 @@ pub fn heatmaps(
     right: (&str, &[f64]),
 ) -> Result<()> {
     register_font();
-    let root = BitMapBackend::new(path, (1000, 520)).into_drawing_area();
+    let root = BitMapBackend::new(path, (1140, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
+    let (maps, scale) = root.split_horizontally(1000);
     let max = left
         .1
         .iter()
@@ -134,7 +180,7 @@ pub fn heatmaps(
         .cloned()
         .fold(0.0, f64::max)
         .max(1e-12);
-    let panels = root.split_evenly((1, 2));
+    let panels = maps.split_evenly((1, 2));
     for (area, (name, probs)) in panels.iter().zip([left, right]) {
         let mut chart = ChartBuilder::on(area)
             .caption(name, ("sans-serif", 20))
@@ -156,9 +202,7 @@ pub fn heatmaps(
                 (0..height)
                     .flat_map(|i| (0..height).map(move |j| (i, j)))
                     .map(|(i, j)| {
-                        let v = probs[i * height + j] / max;
-                        // Dark blue (low) to yellow (high).
-                        let c = HSLColor(0.67 - 0.5 * v, 0.85, 0.15 + 0.45 * v);
+                        let c = colour(probs[i * height + j] / max);
                         Rectangle::new(
                             [(j as i32, i as i32), (j as i32 + 1, i as i32 + 1)],
                             c.filled(),
@@ -167,7 +211,51 @@ pub fn heatmaps(
             )
             .map_err(err)?;
     }
+    colour_bar(&scale, max)?;
     root.present().map_err(err)
+}
+
+/// The heatmaps' colour of a probability, as a fraction of the largest: dark blue (0) to
+/// yellow (1).
+fn colour(v: f64) -> HSLColor {
+    HSLColor(0.67 - 0.5 * v, 0.85, 0.15 + 0.45 * v)
+}
+
+/// The colour scale beside the heatmaps, from 0 to `max` (a probability).
+fn colour_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    max: f64,
+) -> Result<()> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(40)
+        .margin_bottom(46)
+        .margin_left(4)
+        .margin_right(30)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..1f64, 0f64..max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        // Trailing spaces keep the last digit clear of the bar (the font's measured width
+        // falls a little short).
+        .y_label_formatter(&|v| match max >= 0.01 {
+            true => format!("{v:.3}  "),
+            false => format!("{v:.1e}  "),
+        })
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(err)?;
+    let steps = 64;
+    chart
+        .draw_series((0..steps).map(|k| {
+            let (a, b) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
+            Rectangle::new([(0.0, a * max), (1.0, b * max)], colour(a).filled())
+        }))
+        .map_err(err)?;
+    Ok(())
 }
 
 /// Writes `curves.png`, `loss.png` and, for 2-D grids, `heatmap.png` into the run folder.
