@@ -14,7 +14,8 @@
 //! reported; the reader resynchronises on the next frame marker, so one flipped byte loses one
 //! frame.
 
-use gfn_common::{HyperGrid, RewardKind, RunConfig, TrajectoryBatch};
+use gfn_common::config::EnvSection;
+use gfn_common::{HyperGrid, RewardKind, TrajectoryBatch};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -52,14 +53,14 @@ impl std::fmt::Display for EnvSpec {
 
 impl EnvSpec {
     /// The environment of a run.
-    pub fn of(cfg: &RunConfig) -> Self {
+    pub fn of(env: &EnvSection) -> Self {
         Self {
-            ndim: cfg.ndim,
-            height: cfg.height,
-            reward: cfg.reward,
-            r0: cfg.r0,
-            r1: cfg.r1,
-            r2: cfg.r2,
+            ndim: env.ndim,
+            height: env.height,
+            reward: env.reward,
+            r0: env.r0,
+            r1: env.r1,
+            r2: env.r2,
         }
     }
 }
@@ -340,9 +341,9 @@ impl Dump {
         })
     }
 
-    /// Refuses a recording of another environment than `cfg`'s.
-    pub fn check_env(&self, cfg: &RunConfig) -> Result<(), DumpError> {
-        let wanted = EnvSpec::of(cfg);
+    /// Refuses a recording of another environment than `env`.
+    pub fn check_env(&self, env: &EnvSection) -> Result<(), DumpError> {
+        let wanted = EnvSpec::of(env);
         if self.header.env != wanted {
             return Err(DumpError::OtherEnvironment {
                 recorded: self.header.env.clone(),
@@ -475,6 +476,7 @@ fn read_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gfn_common::RunConfig;
 
     fn env() -> EnvSpec {
         EnvSpec {
@@ -662,8 +664,8 @@ mod tests {
             height: 9,
             ..RunConfig::default()
         };
-        let err = d.check_env(&cfg).unwrap_err().to_string();
+        let err = d.check_env(&cfg.env()).unwrap_err().to_string();
         assert!(err.contains("2-D H=8") && err.contains("2-D H=9"), "{err}");
-        assert!(d.check_env(&RunConfig::default()).is_ok());
+        assert!(d.check_env(&RunConfig::default().env()).is_ok());
     }
 }

@@ -1,7 +1,8 @@
 //! Recording of what a buffer takes in: every stored batch goes into a dump.
 
 use crate::dump::{DumpError, DumpWriter, EnvSpec};
-use gfn_common::{RunConfig, TrajectoryBatch};
+use gfn_common::config::{BufferSection, EnvSection};
+use gfn_common::TrajectoryBatch;
 
 /// Size at which a recording starts a new segment.
 pub const DUMP_SEGMENT_BYTES: u64 = 64 << 20;
@@ -17,14 +18,14 @@ impl Recorder {
         Self(writer)
     }
 
-    /// The recorder of a run: a dump writer with `--record`, else nothing. `who` names the
+    /// The recorder of a buffer: a dump writer with `--record`, else nothing. `who` names the
     /// recording process in the dump's run id.
-    pub fn for_run(cfg: &RunConfig, who: &str) -> Result<Self, DumpError> {
+    pub fn for_run(cfg: &BufferSection, env: &EnvSection, who: &str) -> Result<Self, DumpError> {
         let Some(dir) = &cfg.record else {
             return Ok(Self::default());
         };
         let run_id = format!("{who}-seed{}-{}", cfg.seed, cfg.run_dir.display());
-        let writer = DumpWriter::create(dir, EnvSpec::of(cfg), &run_id, DUMP_SEGMENT_BYTES)?;
+        let writer = DumpWriter::create(dir, EnvSpec::of(env), &run_id, DUMP_SEGMENT_BYTES)?;
         tracing::info!("recording trajectories into {}", dir.display());
         Ok(Self::new(Some(writer)))
     }

@@ -8,7 +8,7 @@ use crate::replay::Diversity;
 use crate::store::{Fifo, Store};
 use crate::ReplayBuffer;
 use gfn_common::config::ConfigError;
-use gfn_common::RunConfig;
+use gfn_common::config::{BufferSection, EnvSection};
 
 /// Where a buffer runs: it changes how fast the learner may go relative to the samplers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +22,8 @@ pub enum Hosting {
 }
 
 /// The buffer store of a run: a FIFO queue on-policy, a replay buffer with
-/// `--replay_buffer_size`.
-pub fn new_store(cfg: &RunConfig) -> Store {
+/// `--replay_buffer_size`. `ndim` is the grid's (diversity compares terminal states).
+pub fn new_store(cfg: &BufferSection, ndim: usize) -> Store {
     match cfg.replay_buffer_size {
         0 => Store::Fifo(Fifo::new(cfg.batch_size * 2)),
         n => {
@@ -34,7 +34,7 @@ pub fn new_store(cfg: &RunConfig) -> Store {
                 rb.diversity = Some(Diversity {
                     cutoff: cfg.cutoff_distance,
                     p: cfg.p_norm_distance,
-                    ndim: cfg.ndim,
+                    ndim,
                 });
             }
             Store::Replay(rb)
@@ -43,8 +43,8 @@ pub fn new_store(cfg: &RunConfig) -> Store {
 }
 
 /// The rate limiter of a run in `hosting`.
-pub fn new_limiter(cfg: &RunConfig, hosting: Hosting) -> Option<RateLimiter> {
-    let min_size = cfg.min_size_to_sample.unwrap_or(cfg.batch_size) as u64;
+pub fn new_limiter(cfg: &BufferSection, hosting: Hosting) -> Option<RateLimiter> {
+    let min_size = cfg.min_size_to_sample as u64;
     match (cfg.samples_per_insert, hosting) {
         (Some(spi), _) => Some(RateLimiter::new(spi, cfg.spi_error, min_size)),
         (None, Hosting::Embedded) => Some(RateLimiter::new(1.0, 0.0, cfg.batch_size as u64)),
@@ -52,8 +52,13 @@ pub fn new_limiter(cfg: &RunConfig, hosting: Hosting) -> Option<RateLimiter> {
     }
 }
 
-/// The buffer of a run, recording with `--record`.
-pub fn new_core(cfg: &RunConfig, hosting: Hosting) -> Result<BufferCore, BufferSetupError> {
+/// The buffer of a run on `env`, recording with `--record`.
+pub fn new_core(
+    cfg: &BufferSection,
+    env: &EnvSection,
+    hosting: Hosting,
+) -> Result<BufferCore, BufferSetupError> {
+    cfg.validate()?;
     let id = match hosting {
         Hosting::Embedded => 0,
         Hosting::Process { id } => id,
@@ -62,7 +67,7 @@ pub fn new_core(cfg: &RunConfig, hosting: Hosting) -> Result<BufferCore, BufferS
         id,
         seed: cfg.seed,
         batch_size: cfg.batch_size,
-        n_steps: cfg.n_iterations(),
+        n_steps: cfg.n_steps,
         max_policy_lag: cfg.max_policy_lag,
         exact_versions: cfg.sync,
     };
@@ -70,11 +75,11 @@ pub fn new_core(cfg: &RunConfig, hosting: Hosting) -> Result<BufferCore, BufferS
         Hosting::Embedded => "train".to_string(),
         Hosting::Process { id } => format!("buffer-{id}"),
     };
-    let recorder = Recorder::for_run(cfg, &who)?;
+    let recorder = Recorder::for_run(cfg, env, &who)?;
     Ok(BufferCore::new(
         rules,
-        cfg.grid()?,
-        new_store(cfg),
+        env.grid()?,
+        new_store(cfg, env.ndim),
         new_limiter(cfg, hosting),
         recorder,
     ))

@@ -3,7 +3,9 @@
 use crate::adamw::{FlatAdamW, ParamGroup};
 use crate::inputs::StepInputs;
 use crate::loss::{loss, LossConfig};
-use gfn_common::config::{ConfigError, LrScale};
+use gfn_common::config::{
+    ConfigError, EnvSection, LrScale, ModelSection, ObjectiveSection, OptimSection,
+};
 use gfn_common::pipe::Weights;
 use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
@@ -84,31 +86,60 @@ pub struct Learner<B: AutodiffBackend> {
     version: u64,
 }
 
+/// The sections of a run's configuration that a learner needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LearnerSpec {
+    pub env: EnvSection,
+    pub model: ModelSection,
+    pub objective: ObjectiveSection,
+    pub optim: OptimSection,
+    /// Seeds the initial weights and the noise of noisy layers.
+    pub seed: u64,
+}
+
+impl From<&RunConfig> for LearnerSpec {
+    fn from(cfg: &RunConfig) -> Self {
+        Self {
+            env: cfg.env(),
+            model: cfg.model(),
+            objective: cfg.objective(),
+            optim: cfg.optim(),
+            seed: cfg.seed,
+        }
+    }
+}
+
 impl<B: AutodiffBackend> Learner<B> {
     /// A learner with fresh weights drawn from the run's seed.
-    pub fn new(cfg: &RunConfig, device: B::Device) -> Result<Self, ConfigError> {
-        cfg.validate()?;
-        let grid = cfg.grid()?;
-        let net_cfg = NetConfig::from_run(cfg, &grid);
-        let net = GflowNet::new(&net_cfg, &mut SmallRng::seed_from_u64(cfg.seed), &device);
-        let cpu_net = GflowNet::new(
-            &net_cfg,
-            &mut SmallRng::seed_from_u64(cfg.seed),
-            &cpu_device(),
-        );
+    pub fn new(spec: impl Into<LearnerSpec>, device: B::Device) -> Result<Self, ConfigError> {
+        let LearnerSpec {
+            env,
+            model,
+            objective,
+            optim,
+            seed,
+        } = spec.into();
+        env.validate()?;
+        let grid = env.grid()?;
+        model.validate(&grid)?;
+        objective.validate()?;
+        optim.validate()?;
+        let net_cfg = NetConfig::new(&model, &grid);
+        let net = GflowNet::new(&net_cfg, &mut SmallRng::seed_from_u64(seed), &device);
+        let cpu_net = GflowNet::new(&net_cfg, &mut SmallRng::seed_from_u64(seed), &cpu_device());
         let params = params::flatten(&net);
         let n = params.len();
         // logZ, when present, is the last parameter: its own learning rate and no decay.
         let n_net = n - net.log_z.is_some() as usize;
         let mut groups = vec![ParamGroup {
             range: 0..n_net,
-            lr: cfg.lr,
-            weight_decay: cfg.weight_decay,
+            lr: optim.lr,
+            weight_decay: optim.weight_decay,
         }];
         if n_net < n {
             groups.push(ParamGroup {
                 range: n_net..n,
-                lr: cfg.lr_z,
+                lr: optim.lr_z,
                 weight_decay: 0.0,
             });
         }
@@ -117,12 +148,12 @@ impl<B: AutodiffBackend> Learner<B> {
             cpu_net,
             params,
             optim: FlatAdamW::new(n, groups),
-            schedule: cfg.lr_scale(),
-            loss: LossConfig::from_run(cfg),
+            schedule: optim.schedule,
+            loss: LossConfig::new(&objective),
             grid,
-            reward: cfg.reward_fn()?,
-            pre: cfg.preprocessor(),
-            seed: cfg.seed,
+            reward: env.reward_fn()?,
+            pre: model.preprocessor,
+            seed,
             device,
             version: 0,
         })

@@ -19,6 +19,6 @@ pub mod run;
 
 pub use gfn_common::seam::{BatchSource, Nowhere, WeightSink};
 pub use host::{LagStats, LearnerHost, Silent, ValidationPoint};
-pub use learner::{GradientSync, Learner, LocalSync, StepStats};
+pub use learner::{GradientSync, Learner, LearnerSpec, LocalSync, StepStats};
 pub use log::{TimeSplit, TrainLog};
 pub use run::{run_steps, LearnError, LoopOutcome, Plan};

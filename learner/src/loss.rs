@@ -7,7 +7,8 @@
 //! DB the consecutive pairs, SubTB every pair with a weighting.
 
 use crate::inputs::StepInputs;
-use gfn_common::{HyperGrid, Loss, Preprocessor, RunConfig, SubTbWeighting};
+use gfn_common::config::ObjectiveSection;
+use gfn_common::{HyperGrid, Loss, Preprocessor, SubTbWeighting};
 use gfn_nn::burn::tensor::activation::log_softmax;
 use gfn_nn::burn::tensor::backend::Backend;
 use gfn_nn::burn::tensor::{Bool, Int, Tensor, TensorData};
@@ -23,12 +24,12 @@ pub struct LossConfig {
 }
 
 impl LossConfig {
-    /// Reads the loss settings of a run.
-    pub fn from_run(cfg: &RunConfig) -> Self {
+    /// The loss of the run's objective.
+    pub fn new(objective: &ObjectiveSection) -> Self {
         Self {
-            loss: cfg.loss,
-            weighting: cfg.subtb_weighting,
-            lambda: cfg.subtb_lambda,
+            loss: objective.loss,
+            weighting: objective.subtb_weighting,
+            lambda: objective.subtb_lambda,
         }
     }
 }

@@ -42,7 +42,7 @@ fn eval(c: &RunConfig, net: &GflowNet<Cpu>, b: &TrajectoryBatch) -> f32 {
         net,
         None,
         &x,
-        &LossConfig::from_run(c),
+        &LossConfig::new(&c.objective()),
         &grid,
         c.preprocessor(),
         &cpu_device(),
@@ -53,7 +53,7 @@ fn eval(c: &RunConfig, net: &GflowNet<Cpu>, b: &TrajectoryBatch) -> f32 {
 fn zero_net(c: &RunConfig) -> GflowNet<Cpu> {
     let grid = c.grid().unwrap();
     GflowNet::new(
-        &NetConfig::from_run(c, &grid),
+        &NetConfig::new(&c.model(), &grid),
         &mut SmallRng::seed_from_u64(0),
         &cpu_device(),
     )

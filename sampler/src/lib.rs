@@ -10,4 +10,4 @@ pub mod rollout;
 
 pub use gfn_common::seam::BatchSink;
 pub use role::{run, SamplerError, SamplerStats, WeightPolicy};
-pub use rollout::Sampler;
+pub use rollout::{Sampler, SamplerSpec};

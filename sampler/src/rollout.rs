@@ -2,7 +2,7 @@
 
 mod device;
 
-use gfn_common::config::ConfigError;
+use gfn_common::config::{ConfigError, EnvSection, ModelSection, SamplingSection};
 use gfn_common::dedup::Dedup;
 use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::{Device, HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
@@ -32,25 +32,59 @@ pub struct Sampler<B: Backend> {
     device: B::Device,
 }
 
+/// The sections of a run's configuration that a sampler needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplerSpec {
+    pub env: EnvSection,
+    pub model: ModelSection,
+    pub sampling: SamplingSection,
+}
+
+impl From<&RunConfig> for SamplerSpec {
+    fn from(cfg: &RunConfig) -> Self {
+        Self {
+            env: cfg.env(),
+            model: cfg.model(),
+            sampling: cfg.sampling(),
+        }
+    }
+}
+
 impl<B: Backend> Sampler<B> {
-    /// A sampler for the run `cfg`, with its own random stream `stream` (one per sampler).
-    pub fn new(cfg: &RunConfig, stream: u64, device: B::Device) -> Result<Self, ConfigError> {
-        let grid = cfg.grid()?;
-        let net_cfg = NetConfig::from_run(cfg, &grid);
+    /// A sampler with its own random stream `stream` (one per sampler).
+    pub fn new(
+        spec: impl Into<SamplerSpec>,
+        stream: u64,
+        device: B::Device,
+    ) -> Result<Self, ConfigError> {
+        let SamplerSpec {
+            env,
+            model,
+            sampling,
+        } = spec.into();
+        env.validate()?;
+        let grid = env.grid()?;
+        model.validate(&grid)?;
+        sampling.validate()?;
+        let net_cfg = NetConfig::new(&model, &grid);
         // Initial weights are replaced by the learner's before the first batch.
-        let net = GflowNet::new(&net_cfg, &mut SmallRng::seed_from_u64(cfg.seed), &device);
+        let net = GflowNet::new(
+            &net_cfg,
+            &mut SmallRng::seed_from_u64(sampling.seed),
+            &device,
+        );
         Ok(Self {
             grid,
-            reward: cfg.reward_fn()?,
-            pre: cfg.preprocessor(),
+            reward: env.reward_fn()?,
+            pre: model.preprocessor,
             net,
             version: 0,
-            temperature: cfg.temperature,
-            epsilon: cfg.epsilon,
-            seed: cfg.seed,
+            temperature: sampling.temperature,
+            epsilon: sampling.epsilon,
+            seed: sampling.seed,
             stream,
             batches: 0,
-            on_device: cfg.device != Device::Cpu,
+            on_device: sampling.device != Device::Cpu,
             device,
         })
     }

@@ -120,7 +120,7 @@ fn rollouts_follow_the_exact_terminal_distribution() {
     let dev = cpu_device();
     // A random, non-uniform policy.
     let net: GflowNet<Cpu> = GflowNet::new(
-        &NetConfig::from_run(&cfg, &grid),
+        &NetConfig::new(&cfg.model(), &grid),
         &mut SmallRng::seed_from_u64(9),
         &dev,
     );

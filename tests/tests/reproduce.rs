@@ -50,12 +50,19 @@ fn the_reduced_tb_paper_grid_writes_its_table_and_plots() {
     // The TB paper's ordering gets a verdict for each environment, R0 and backward policy.
     let verdicts = table
         .lines()
-        .filter(|l| l.ends_with("holds") || l.contains("does not hold"))
+        .filter(|l| l.starts_with("- ") && (l.ends_with("holds") || l.contains("does not hold")))
         .count();
     assert_eq!(
         verdicts, 36,
         "2 environments × 3 R0 × learned and uniform PB × 3 budget points"
     );
+    // Learned against uniform PB gets a verdict for each environment, R0 and loss (TB, DB).
+    let pb_rows = table
+        .lines()
+        .filter(|l| l.starts_with("| 4-D H=8 |") || l.starts_with("| 2-D H=64 |"))
+        .filter(|l| l.ends_with("| holds |") || l.ends_with("| does not hold |"))
+        .count();
+    assert_eq!(pb_rows, 12, "2 environments × 3 R0 × TB and DB");
     for env in ["4d-h8", "2d-h64"] {
         for r0 in ["0.1", "0.01", "0.001"] {
             for kind in ["l1", "modes"] {

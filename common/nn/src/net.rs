@@ -6,7 +6,8 @@ use burn::module::{Module, Param};
 use burn::tensor::activation::{leaky_relu, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use gfn_common::{Activation, HyperGrid, Loss, RunConfig};
+use gfn_common::config::ModelSection;
+use gfn_common::{Activation, HyperGrid, Loss};
 use rand::Rng;
 
 /// PyTorch's default `nn.LeakyReLU` slope, as in the TB paper's MLP.
@@ -35,27 +36,26 @@ pub struct NetConfig {
 
 impl NetConfig {
     /// The estimators a loss needs, as torchgfn's `set_up_gflownet` builds them.
-    pub fn from_run(cfg: &RunConfig, grid: &HyperGrid) -> Self {
-        let pre = cfg.preprocessor();
-        let input_dim = if cfg.tabular {
+    pub fn new(model: &ModelSection, grid: &HyperGrid) -> Self {
+        let input_dim = if model.tabular {
             grid.enumerable_states().unwrap_or(0)
         } else {
-            pre.dim(grid).unwrap_or(1)
+            model.preprocessor.dim(grid).unwrap_or(1)
         };
-        let flow_matching = cfg.loss == Loss::Fm;
+        let flow_matching = model.loss == Loss::Fm;
         Self {
             input_dim,
             ndim: grid.ndim(),
-            hidden_dim: cfg.hidden_dim,
-            n_hidden: cfg.n_hidden,
-            activation: cfg.activation,
-            tied: cfg.tied,
-            tabular: cfg.tabular,
-            n_noisy_layers: cfg.n_noisy_layers,
-            noisy_std_init: cfg.noisy_std_init,
-            learned_pb: !flow_matching && !cfg.uniform_pb,
-            logf: matches!(cfg.loss, Loss::Db | Loss::SubTb),
-            log_z: cfg.loss == Loss::Tb,
+            hidden_dim: model.hidden_dim,
+            n_hidden: model.n_hidden,
+            activation: model.activation,
+            tied: model.tied,
+            tabular: model.tabular,
+            n_noisy_layers: model.n_noisy_layers,
+            noisy_std_init: model.noisy_std_init,
+            learned_pb: !flow_matching && !model.uniform_pb,
+            logf: matches!(model.loss, Loss::Db | Loss::SubTb),
+            log_z: model.loss == Loss::Tb,
         }
     }
 }
@@ -328,6 +328,7 @@ mod tests {
     use crate::backend::{cpu_device, Cpu};
     use crate::params;
     use burn::module::Module;
+    use gfn_common::RunConfig;
     use rand::{rngs::SmallRng, SeedableRng};
 
     fn net(f: impl Fn(&mut RunConfig)) -> GflowNet<Cpu> {
@@ -335,7 +336,7 @@ mod tests {
         f(&mut cfg);
         let grid = cfg.grid().unwrap();
         GflowNet::new(
-            &NetConfig::from_run(&cfg, &grid),
+            &NetConfig::new(&cfg.model(), &grid),
             &mut SmallRng::seed_from_u64(0),
             &cpu_device(),
         )

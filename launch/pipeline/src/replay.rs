@@ -38,7 +38,7 @@ fn replay_on<L: AutodiffBackend>(
     device: L::Device,
 ) -> Result<TrainReport> {
     let dump = Dump::read(from)?;
-    dump.check_env(cfg)?;
+    dump.check_env(&cfg.env())?;
     describe(from, &dump);
     let mut source = DumpSource::new(&dump, cfg.batch_size)
         .with_context(|| format!("{}: the recording holds no trajectory", from.display()))?;

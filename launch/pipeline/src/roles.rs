@@ -99,10 +99,10 @@ pub fn buffer(
     );
     let id = net.id as u64;
     let me = format!("buffer-{id}");
-    let mut core = new_core(cfg, Hosting::Process { id })?;
+    let mut core = new_core(&cfg.buffer(), &cfg.env(), Hosting::Process { id })?;
     if let Some(dir) = load {
         let dump = Dump::read(dir)?;
-        dump.check_env(cfg)?;
+        dump.check_env(&cfg.env())?;
         crate::replay::describe(dir, &dump);
         for b in &dump.batches {
             core.preload(b);

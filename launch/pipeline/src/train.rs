@@ -63,7 +63,7 @@ fn train_on<L: AutodiffBackend>(
     let mut sampler = Sampler::<L::InnerBackend>::new(cfg, 0, device)?;
     let resumed = resume::load(cfg, &mut LocalSync)?;
     // Before the run folder: a refused recording must not leave an emptied metrics file.
-    let mut core = new_core(cfg, Hosting::Embedded)?;
+    let mut core = new_core(&cfg.buffer(), &cfg.env(), Hosting::Embedded)?;
     let policy = weight_policy(cfg, core.state().limiter.as_ref());
     let mut log = TrainLog::default();
     if let Some(ck) = &resumed {

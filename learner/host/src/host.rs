@@ -54,7 +54,7 @@ impl RunHost {
     /// (so that those made after the checkpoint do not appear twice) and validation goes on from
     /// what it had seen.
     pub fn new(cfg: &RunConfig, opts: HostOptions, resumed: Option<&Checkpoint>) -> Result<Self> {
-        let mut validator = Validator::new(cfg)?;
+        let mut validator = Validator::new(&cfg.env(), cfg.preprocessor(), &cfg.validation())?;
         let earlier = resumed.map_or(&[][..], |ck| &ck.validations[..]);
         if let Some(ck) = resumed {
             validator

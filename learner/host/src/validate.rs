@@ -2,9 +2,10 @@
 //! metrics, the TB paper's moving-window L1 over visited states, logZ and modes found.
 
 use crate::metrics::Validation;
+use gfn_common::config::{EnvSection, ValidationSection};
 use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::target::{distances, histogram, terminal_distribution, Target};
-use gfn_common::{HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
+use gfn_common::{HyperGrid, Preprocessor, Reward, TrajectoryBatch};
 use gfn_nn::burn::tensor::backend::Backend;
 use gfn_nn::policy::forward_probs_all_states;
 use gfn_nn::GflowNet;
@@ -35,15 +36,20 @@ pub struct Visits {
 
 impl Validator {
     /// Enumerates the grid when it is small enough; otherwise only modes and loss are reported.
-    pub fn new(cfg: &RunConfig) -> Result<Self, gfn_common::config::ConfigError> {
-        let grid = cfg.grid()?;
-        let reward = cfg.reward_fn()?;
+    /// `pre` is the networks' state encoding.
+    pub fn new(
+        env: &EnvSection,
+        pre: Preprocessor,
+        cfg: &ValidationSection,
+    ) -> Result<Self, gfn_common::config::ConfigError> {
+        let grid = env.grid()?;
+        let reward = env.reward_fn()?;
         let target = Target::new(&grid, &reward);
         let n = target.as_ref().map_or(0, |t| t.probs.len());
         Ok(Self {
             grid,
             reward,
-            pre: cfg.preprocessor(),
+            pre,
             target,
             window_size: cfg.paper_window,
             visits: Visits {
@@ -52,7 +58,7 @@ impl Validator {
                 window_counts: vec![0; n],
                 ..Default::default()
             },
-            samples: cfg.validation_samples,
+            samples: cfg.samples,
             seed: cfg.seed,
         })
     }
@@ -193,11 +199,12 @@ pub fn sample_indices(probs: &[f64], n: usize, rng: &mut impl Rng) -> Vec<usize>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gfn_common::RunConfig;
 
     #[test]
     fn restored_visits_must_fit_the_grid() {
         let cfg = RunConfig::default();
-        let mut v = Validator::new(&cfg).unwrap();
+        let mut v = Validator::new(&cfg.env(), cfg.preprocessor(), &cfg.validation()).unwrap();
         let mut fresh = TrajectoryBatch::default();
         fresh.push(&[0, 1, 2], 0.0, 0);
         v.observe(&fresh);

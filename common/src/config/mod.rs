@@ -7,6 +7,13 @@
 use crate::env::{GridError, HyperGrid};
 use crate::preprocess::Preprocessor;
 use crate::reward::{Reward, RewardError, RewardKind};
+mod sections;
+
+pub use sections::{
+    BufferSection, EnvSection, ModelSection, ObjectiveSection, OptimSection, RunSection,
+    SamplingSection, ValidationSection,
+};
+
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -171,11 +178,11 @@ named_enum! {
 }
 
 /// Largest `--hidden_dim`.
-const MAX_WIDTH: usize = 1 << 16;
+pub(crate) const MAX_WIDTH: usize = 1 << 16;
 /// Largest `--validation_samples` and `--paper_window`.
-const MAX_SAMPLES: usize = 100_000_000;
+pub(crate) const MAX_SAMPLES: usize = 100_000_000;
 /// Largest `--policy_lag` (the pipeline keeps that many weight versions).
-const MAX_POLICY_LAG: u64 = 100;
+pub(crate) const MAX_POLICY_LAG: u64 = 100;
 
 /// Every setting of a training run.
 #[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
@@ -399,7 +406,7 @@ pub enum ConfigError {
     NotToml(String),
 }
 
-fn check(
+pub(crate) fn check(
     ok: bool,
     flag: &'static str,
     rule: &'static str,
@@ -439,18 +446,12 @@ impl RunConfig {
 
     /// The grid of this run.
     pub fn grid(&self) -> Result<HyperGrid, ConfigError> {
-        Ok(HyperGrid::new(self.ndim, self.height)?)
+        self.env().grid()
     }
 
     /// The reward function of this run.
     pub fn reward_fn(&self) -> Result<Reward, ConfigError> {
-        Ok(Reward::new(
-            self.reward,
-            self.height,
-            self.r0,
-            self.r1,
-            self.r2,
-        )?)
+        self.env().reward_fn()
     }
 
     /// The preprocessor in effect (explicit, or the default for the estimator kind).
@@ -476,184 +477,17 @@ impl RunConfig {
         }
     }
 
-    /// The buffer's settings: the store and the rate limiter must be able to serve.
-    fn validate_buffer(&self) -> Result<(), ConfigError> {
-        check(
-            self.cutoff_distance.is_finite(),
-            "--cutoff_distance",
-            "a finite number",
-            self.cutoff_distance,
-        )?;
-        check(
-            (1..=64).contains(&self.p_norm_distance),
-            "--p_norm_distance",
-            "between 1 and 64",
-            self.p_norm_distance,
-        )?;
-        if self.diverse_replay_buffer && self.replay_buffer_size == 0 {
-            return Err(ConfigError::Incompatible(
-                "--diverse_replay_buffer needs a replay buffer (--replay_buffer_size)",
-            ));
-        }
-        if self.sync && self.replay_buffer_size > 0 {
-            return Err(ConfigError::Incompatible(
-                "--sync uses each trajectory once: it cannot go with --replay_buffer_size",
-            ));
-        }
-        let Some(spi) = self.samples_per_insert else {
-            return Ok(());
-        };
-        if self.replay_buffer_size == 0 && spi != 1.0 {
-            return Err(ConfigError::Incompatible(
-                "without a replay buffer each trajectory is used once: --samples_per_insert \
-                 other than 1 needs --replay_buffer_size",
-            ));
-        }
-        let min_size = self.min_size_to_sample.unwrap_or(self.batch_size);
-        if self.replay_buffer_size > 0 && min_size > self.replay_buffer_size {
-            return Err(ConfigError::Incompatible(
-                "--min_size_to_sample is larger than the replay buffer could ever hold",
-            ));
-        }
-        if limiter_stalls(spi, self.spi_error, min_size as u64, self.batch_size as u64) {
-            return Err(ConfigError::Incompatible(
-                "with these --samples_per_insert, --spi_error and --min_size_to_sample, batches \
-                 of --batch_size could neither go in nor come out (raise --spi_error)",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Checks every setting; the error names the offending flag. Long on purpose: one check
-    /// per flag, in flag order, so that a flag's rule is found where the flag is.
+    /// Checks every setting, section by section; the error names the offending flag.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let grid = self.grid()?;
-        self.reward_fn()?;
-        check(
-            self.batch_size > 0,
-            "--batch_size",
-            "at least 1",
-            self.batch_size,
-        )?;
-        check(
-            self.n_trajectories > 0,
-            "--n_trajectories",
-            "at least 1",
-            self.n_trajectories,
-        )?;
-        let positive = |x: f64| x.is_finite() && x > 0.0;
-        check(positive(self.lr), "--lr", "a finite number > 0", self.lr)?;
-        check(
-            positive(self.lr_z),
-            "--lr_Z",
-            "a finite number > 0",
-            self.lr_z,
-        )?;
-        check(
-            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
-            "--weight_decay",
-            "a finite number >= 0",
-            self.weight_decay,
-        )?;
-        check(
-            (0.0..=1.0).contains(&self.lr_min_ratio),
-            "--lr_min_ratio",
-            "between 0 and 1",
-            self.lr_min_ratio,
-        )?;
-        check(
-            self.hidden_dim > 0,
-            "--hidden_dim",
-            "at least 1",
-            self.hidden_dim,
-        )?;
-        check(
-            self.hidden_dim <= MAX_WIDTH,
-            "--hidden_dim",
-            "at most 65536",
-            self.hidden_dim,
-        )?;
-        check(self.n_hidden > 0, "--n_hidden", "at least 1", self.n_hidden)?;
-        check(
-            self.n_hidden <= 64,
-            "--n_hidden",
-            "at most 64",
-            self.n_hidden,
-        )?;
-        check(
-            self.n_noisy_layers <= self.n_hidden,
-            "--n_noisy_layers",
-            "at most --n_hidden",
-            self.n_noisy_layers,
-        )?;
-        check(
-            self.noisy_std_init.is_finite() && self.noisy_std_init >= 0.0,
-            "--noisy_std_init",
-            "a finite number >= 0",
-            self.noisy_std_init,
-        )?;
-        check(
-            (0.0..=1.0).contains(&self.epsilon),
-            "--epsilon",
-            "in [0, 1]",
-            self.epsilon,
-        )?;
-        check(
-            self.temperature.is_finite() && self.temperature > 0.0,
-            "--temperature",
-            "a finite number > 0",
-            self.temperature,
-        )?;
-        check(
-            self.subtb_lambda.is_finite() && self.subtb_lambda > 0.0,
-            "--subTB_lambda",
-            "a finite number > 0",
-            self.subtb_lambda,
-        )?;
-        check(
-            self.validation_interval > 0,
-            "--validation_interval",
-            "at least 1",
-            self.validation_interval,
-        )?;
-        check(
-            self.validation_samples <= MAX_SAMPLES,
-            "--validation_samples",
-            "at most 100000000",
-            self.validation_samples,
-        )?;
-        check(
-            self.paper_window <= MAX_SAMPLES,
-            "--paper_window",
-            "at most 100000000",
-            self.paper_window,
-        )?;
-        check(
-            self.policy_lag <= MAX_POLICY_LAG,
-            "--policy_lag",
-            "at most 100",
-            self.policy_lag,
-        )?;
-        if let Some(spi) = self.samples_per_insert {
-            check(
-                spi.is_finite() && spi > 0.0,
-                "--samples_per_insert",
-                "a finite number > 0",
-                spi,
-            )?;
-        }
-        check(
-            self.spi_error.is_finite() && self.spi_error >= 0.0,
-            "--spi_error",
-            "a finite number >= 0",
-            self.spi_error,
-        )?;
-        check(
-            self.replay_buffer_size == 0 || self.replay_buffer_size >= self.batch_size,
-            "--replay_buffer_size",
-            "0 (no replay) or at least --batch_size",
-            self.replay_buffer_size,
-        )?;
+        self.run().validate()?;
+        let env = self.env();
+        env.validate()?;
+        self.model().validate(&env.grid()?)?;
+        self.objective().validate()?;
+        self.optim().validate()?;
+        self.sampling().validate()?;
+        self.buffer().validate()?;
+        self.validation().validate()?;
         // TOML integers are signed 64-bit: larger values could not be saved with the run.
         for (flag, value) in [
             ("--seed", self.seed),
@@ -668,56 +502,6 @@ impl RunConfig {
             ),
         ] {
             check(value <= i64::MAX as u64, flag, "at most 2^63 - 1", value)?;
-        }
-        check(self.threads > 0, "--threads", "at least 1", self.threads)?;
-        check(
-            self.threads <= 1024,
-            "--threads",
-            "at most 1024",
-            self.threads,
-        )?;
-        check(
-            self.checkpoint_every > 0,
-            "--checkpoint_every",
-            "at least 1",
-            self.checkpoint_every,
-        )?;
-        if self.resume && self.checkpoint_dir.is_none() {
-            return Err(ConfigError::Incompatible("--resume needs --checkpoint_dir"));
-        }
-        check(
-            self.batch_size <= 1 << 20,
-            "--batch_size",
-            "at most 1048576",
-            self.batch_size,
-        )?;
-        self.validate_buffer()?;
-        let pre = self.preprocessor();
-        if self.tabular && pre != Preprocessor::Enum {
-            return Err(ConfigError::TabularPreprocessor(pre));
-        }
-        if !self.tabular && pre == Preprocessor::Enum {
-            return Err(ConfigError::EnumWithoutTabular);
-        }
-        if matches!(pre, Preprocessor::OneHot | Preprocessor::Enum)
-            && grid.enumerable_states().is_none()
-        {
-            return Err(ConfigError::TooLargeForPreprocessor(pre));
-        }
-        if self.tabular && self.n_noisy_layers > 0 {
-            return Err(ConfigError::Incompatible(
-                "--n_noisy_layers needs MLP estimators, not --tabular",
-            ));
-        }
-        if self.tabular && self.tied {
-            return Err(ConfigError::Incompatible(
-                "--tied shares an MLP trunk; tables have none",
-            ));
-        }
-        if self.loss == Loss::Fm && self.uniform_pb {
-            return Err(ConfigError::Incompatible(
-                "--uniform_pb has no meaning with --loss FM (FM learns edge flows, no PB)",
-            ));
         }
         Ok(())
     }
