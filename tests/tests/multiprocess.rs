@@ -445,3 +445,38 @@ fn a_buffer_serves_a_recording_to_a_live_learner_without_samplers() {
         "the learner learned from the recording: {first} -> {last}"
     );
 }
+
+/// A learner on a wgpu adapter (lavapipe in CI) among CPU samplers and a CPU buffer.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_wgpu_learner_trains_among_cpu_processes() {
+    let dir = std::env::temp_dir().join(format!("gfn-wgpu-learner-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = [
+        "--n_trajectories",
+        "3200",
+        "--batch_size",
+        "32",
+        "--validation_interval",
+        "50",
+    ];
+    let run_dir = ["--run_dir", dir.to_str().unwrap()];
+    let (_procs, net) = start_buffer_and_samplers("wgpu-test", &run, &run_dir, 1);
+    let mut learner = role("learner", &net, &run, &run_dir);
+    learner.args(["--device", "wgpu", "--quiet"]);
+    let learner = learner
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ok(learner, Duration::from_secs(300));
+    let (validations, summary) = read_metrics(&dir);
+    assert_eq!(summary["steps"], 100);
+    assert!(
+        summary["device"].as_str().unwrap().starts_with("wgpu:"),
+        "{summary}"
+    );
+    let first = validations[0]["exact_l1"].as_f64().unwrap();
+    let last = summary["final_validation"]["exact_l1"].as_f64().unwrap();
+    assert!(last < first, "the wgpu learner learned: {first} -> {last}");
+}

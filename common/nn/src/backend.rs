@@ -59,23 +59,26 @@ pub fn role_pool(threads: usize) -> rayon::ThreadPool {
         })
 }
 
-/// Checks, without panicking, that `device` can be used by this build on this machine.
-pub fn check_device(device: gfn_common::Device) -> Result<(), ConfigError> {
-    match device {
-        gfn_common::Device::Cpu => Ok(()),
-        gfn_common::Device::Cuda(index) => check_gpu(index).map_err(ConfigError::Unavailable),
-    }
+/// Checks, without panicking, that `device` can be used by this build on this machine, and
+/// describes it (for a GPU: the adapter that will be used).
+pub fn check_device(device: gfn_common::Device) -> Result<String, ConfigError> {
+    let described = match device {
+        gfn_common::Device::Cpu => Ok("cpu (burn-flex)".to_string()),
+        gfn_common::Device::Cuda(index) => check_gpu(index),
+        gfn_common::Device::Wgpu(index) => crate::any_gpu::check(index),
+    };
+    described.map_err(ConfigError::Unavailable)
 }
 
 #[cfg(not(feature = "cuda"))]
-fn check_gpu(index: usize) -> Result<(), String> {
+fn check_gpu(index: usize) -> Result<String, String> {
     Err(format!(
-        "--device cuda:{index}: this gfn was built without GPU support (build with `--features cuda`)"
+        "--device cuda:{index}: this gfn was built without CUDA support (build with `--features cuda`)"
     ))
 }
 
 #[cfg(feature = "cuda")]
-fn check_gpu(index: usize) -> Result<(), String> {
+fn check_gpu(index: usize) -> Result<String, String> {
     use cudarc::driver::{result, sys};
     let name = format!("--device cuda:{index}");
     // SAFETY: only tries to load the driver library.
@@ -88,7 +91,7 @@ fn check_gpu(index: usize) -> Result<(), String> {
     if index >= count.max(0) as usize {
         return Err(format!("{name}: there are {count} GPU(s)"));
     }
-    Ok(())
+    Ok(format!("cuda:{index} (burn-cuda)"))
 }
 
 /// Inference backend on an NVIDIA GPU (the `cuda` feature).
@@ -117,5 +120,12 @@ mod tests {
             err.contains("cuda:1") && err.contains("--features cuda"),
             "{err}"
         );
+        #[cfg(not(feature = "wgpu"))]
+        {
+            let err = check_device(gfn_common::Device::Wgpu(None))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--features wgpu"), "{err}");
+        }
     }
 }

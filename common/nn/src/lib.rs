@@ -6,8 +6,10 @@
 //! - [`params`]: parameters as flat vectors, and checksums;
 //! - [`policy`]: host-side helpers that turn states into network inputs and logits into
 //!   masked log-probabilities;
-//! - [`backend`]: concrete backends and CPU float settings.
+//! - [`backend`]: concrete backends and CPU float settings;
+//! - [`any_gpu`]: any GPU through wgpu (Vulkan, Metal, DirectX 12): adapters and their choice.
 
+pub mod any_gpu;
 pub mod backend;
 pub mod layer;
 pub mod net;

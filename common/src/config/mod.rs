@@ -75,7 +75,8 @@ named_enum! {
     }
 }
 
-/// Where a role computes: the CPU, or an NVIDIA GPU (builds with the `cuda` feature).
+/// Where a role computes: the CPU, an NVIDIA GPU (builds with the `cuda` feature), or any GPU
+/// through Vulkan, Metal or DirectX 12 (builds with the `wgpu` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Device {
@@ -83,19 +84,22 @@ pub enum Device {
     Cpu,
     /// The GPU with this index.
     Cuda(usize),
+    /// A wgpu adapter: the best one, or the one with this index in the adapter list.
+    Wgpu(Option<usize>),
 }
 
 impl FromStr for Device {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("unknown device `{s}` (expected cpu, cuda or cuda:N)");
+        let bad = || format!("unknown device `{s}` (expected cpu, cuda, cuda:N, wgpu or wgpu:N)");
+        let index = |prefix: &str, s: &str| s.strip_prefix(prefix).and_then(|i| i.parse().ok());
         match s.to_ascii_lowercase().as_str() {
             "cpu" => Ok(Self::Cpu),
             "cuda" | "gpu" => Ok(Self::Cuda(0)),
-            other => other
-                .strip_prefix("cuda:")
-                .and_then(|i| i.parse().ok())
+            "wgpu" => Ok(Self::Wgpu(None)),
+            other => index("cuda:", other)
                 .map(Self::Cuda)
+                .or_else(|| index("wgpu:", other).map(|i| Self::Wgpu(Some(i))))
                 .ok_or_else(bad),
         }
     }
@@ -106,6 +110,8 @@ impl fmt::Display for Device {
         match self {
             Self::Cpu => f.write_str("cpu"),
             Self::Cuda(i) => write!(f, "cuda:{i}"),
+            Self::Wgpu(None) => f.write_str("wgpu"),
+            Self::Wgpu(Some(i)) => write!(f, "wgpu:{i}"),
         }
     }
 }
@@ -561,7 +567,10 @@ mod tests {
         assert_eq!("cpu".parse(), Ok(Device::Cpu));
         assert_eq!("CUDA".parse(), Ok(Device::Cuda(0)));
         assert_eq!("cuda:3".parse(), Ok(Device::Cuda(3)));
-        for bad in ["cuda:", "cuda:x", "tpu", "cuda:-1"] {
+        assert_eq!("wgpu".parse(), Ok(Device::Wgpu(None)));
+        assert_eq!("WGPU:2".parse(), Ok(Device::Wgpu(Some(2))));
+        assert_eq!(Device::Wgpu(Some(2)).to_string(), "wgpu:2");
+        for bad in ["cuda:", "cuda:x", "tpu", "cuda:-1", "wgpu:", "wgpu:a"] {
             assert!(bad.parse::<Device>().unwrap_err().contains(bad), "{bad}");
         }
         let c = RunConfig {

@@ -6,7 +6,8 @@
 macro_rules! with_backend {
     ($device:expr, |$L:ident, $dev:ident| $body:expr) => {{
         let device: gfn_common::Device = $device;
-        gfn_nn::backend::check_device(device)?;
+        let described = gfn_nn::backend::check_device(device)?;
+        tracing::info!("computing on {described}");
         match device {
             #[cfg(feature = "cuda")]
             gfn_common::Device::Cuda(index) => {
@@ -14,7 +15,13 @@ macro_rules! with_backend {
                 let $dev = gfn_nn::backend::gpu_device(index);
                 $body
             }
-            // The CPU; without the `cuda` feature, `check_device` has refused every GPU.
+            #[cfg(feature = "wgpu")]
+            gfn_common::Device::Wgpu(index) => {
+                type $L = gfn_nn::any_gpu::WgpuAutodiff;
+                let $dev = gfn_nn::any_gpu::wgpu_device(index);
+                $body
+            }
+            // The CPU; `check_device` has refused every GPU this build cannot drive.
             _ => {
                 type $L = gfn_nn::backend::CpuAutodiff;
                 let $dev = gfn_nn::backend::cpu_device();

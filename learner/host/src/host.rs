@@ -108,6 +108,8 @@ impl RunHost {
             time,
             final_validation: self.validations.last().cloned().unwrap_or_default(),
             params_checksum: format!("{:016x}", params::checksum(&learner.weights().params)),
+            device: gfn_nn::backend::check_device(self.cfg.device)
+                .unwrap_or_else(|e| e.to_string()),
             stopped,
             buffer: source,
         };

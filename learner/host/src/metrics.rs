@@ -67,6 +67,9 @@ pub struct Summary {
     pub time: TimeSplit,
     pub final_validation: Validation,
     pub params_checksum: String,
+    /// Where the learner computed: `cpu`, or the GPU (a wgpu adapter's name, backend, driver).
+    #[serde(default)]
+    pub device: String,
     /// The run stopped early on SIGINT or SIGTERM (a checkpoint holds where it got to).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
