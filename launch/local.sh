@@ -34,14 +34,17 @@ done
 (( buffers >= 1 && learners >= 1 )) || { echo "local.sh: need at least one buffer and one learner" >&2; exit 2; }
 [[ -x "$gfn" ]] || { echo "local.sh: no gfn binary at $gfn (build it, or pass --gfn)" >&2; exit 2; }
 
-token="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+# The token goes to every process through the environment, never on a command line (where
+# `ps` shows it to every user of the machine).
+GFN_RUN_TOKEN="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export GFN_RUN_TOKEN
 ingest="" serve=""
 for ((i = 0; i < buffers; i++)); do
     ingest+="${ingest:+,}tcp://127.0.0.1:$((port + 2 * i))"
     serve+="${serve:+,}tcp://127.0.0.1:$((port + 2 * i + 1))"
 done
 weights="tcp://127.0.0.1:$((port + 2 * buffers))"
-net=(--run_token "$token" --ingest "$ingest" --serve "$serve" --weights "$weights")
+net=(--ingest "$ingest" --serve "$serve" --weights "$weights")
 
 pids=()
 stop_all() {
@@ -63,7 +66,7 @@ done
 if ((learners > 1)); then
     root=()
     [[ $EUID -eq 0 ]] && root=(--allow-run-as-root)
-    mpirun "${root[@]}" --oversubscribe -n "$learners" "$gfn" learner --quiet "${net[@]}" "$@" &
+    mpirun "${root[@]}" --oversubscribe -x GFN_RUN_TOKEN -n "$learners" "$gfn" learner --quiet "${net[@]}" "$@" &
 else
     "$gfn" learner --quiet "${net[@]}" "$@" &
 fi

@@ -47,14 +47,16 @@ IFS=, read -r -a hosts <<< "$nodes"
 head_node="${hosts[0]}"
 n_nodes="${#hosts[@]}"
 
-token="${GFN_RUN_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
+# Job steps inherit the environment (srun --export=ALL): the token never goes on a command line.
+GFN_RUN_TOKEN="${GFN_RUN_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
+export GFN_RUN_TOKEN
 ingest="" serve=""
 for ((i = 0; i < buffers; i++)); do
     ingest+="${ingest:+,}tcp://$head_node:$((port + 2 * i))"
     serve+="${serve:+,}tcp://$head_node:$((port + 2 * i + 1))"
 done
 weights="tcp://$head_node:$((port + 2 * buffers))"
-net="--run_token $token --ingest $ingest --serve $serve --weights $weights"
+net="--ingest $ingest --serve $serve --weights $weights"
 extra="$*"
 
 # One line per job step; `\$SLURM_PROCID` is expanded by each task.

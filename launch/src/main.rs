@@ -254,7 +254,8 @@ fn main() -> ExitCode {
             let usage = e.downcast_ref::<ConfigError>().is_some()
                 || e.downcast_ref::<gfn_buffer::dump::DumpError>().is_some()
                 || e.downcast_ref::<gfn_buffer::setup::BufferSetupError>()
-                    .is_some();
+                    .is_some()
+                || e.downcast_ref::<gfn_net::TokenError>().is_some();
             eprintln!("error: {e:#}");
             ExitCode::from(if usage { 2 } else { 1 })
         }

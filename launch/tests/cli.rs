@@ -24,6 +24,12 @@ fn bad_input_is_one_line_and_exit_code_2() {
     std::fs::write(&bad_toml, "batch_size = \"many\"\n").unwrap();
     let unknown_key = dir.join("unknown.toml");
     std::fs::write(&unknown_key, "no_such_setting = 1\n").unwrap();
+    // A token file other users can read is refused: the token is the run's secret.
+    let shared_token = dir.join("token");
+    std::fs::write(&shared_token, "secret\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let readable = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(&shared_token, readable).unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["train", "--ndim", "0"], "--ndim"),
         (vec!["train", "--height", "1"], "--height"),
@@ -63,6 +69,20 @@ fn bad_input_is_one_line_and_exit_code_2() {
         (vec!["train", "--device", "cuda:7"], "--device cuda:7"),
         (vec!["sampler", "--device", "cuda:7"], "--device cuda:7"),
         (vec!["learner", "--device", "cuda:7"], "--device cuda:7"),
+        (vec!["train", "--device", "wgpu:7"], "--device wgpu:7"),
+        // Flags that the command cannot honour.
+        (vec!["train", "--sync"], "--sync"),
+        (
+            vec!["replay", "--from", "x", "--epsilon", "0.1"],
+            "--epsilon",
+        ),
+        (vec!["sampler", "--load", "x"], "--load"),
+        // The token never goes on a command line; a shared token file is refused.
+        (vec!["sampler", "--run_token", "x"], "--run_token"),
+        (
+            vec!["buffer", "--run_token_file", shared_token.to_str().unwrap()],
+            "0600",
+        ),
     ];
     for (args, needle) in cases {
         let (code, _, err) = gfn(&args);

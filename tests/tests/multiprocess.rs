@@ -44,8 +44,11 @@ impl Procs {
     }
 }
 
+/// The run token of these tests' processes: in their environment, never on a command line.
+const TOKEN: &str = "multiprocess-test";
+
 /// Three free loopback ports and the network flags that use them.
-fn net_flags(token: &str) -> Vec<String> {
+fn net_flags() -> Vec<String> {
     let ports: Vec<u16> = (0..3)
         .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
         .collect::<Vec<_>>()
@@ -53,8 +56,6 @@ fn net_flags(token: &str) -> Vec<String> {
         .map(|l| l.local_addr().unwrap().port())
         .collect();
     [
-        "--run_token",
-        token,
         "--ingest",
         &format!("tcp://127.0.0.1:{}", ports[0]),
         "--serve",
@@ -71,18 +72,18 @@ fn net_flags(token: &str) -> Vec<String> {
 
 fn role(role: &str, net: &[String], run: &[&str], extra: &[&str]) -> Command {
     let mut c = Command::new(gfn());
+    c.env(gfn_net::TOKEN_VARIABLE, TOKEN);
     c.arg(role).args(net).args(run).args(extra);
     c
 }
 
 /// Starts a buffer and `samplers` samplers for a run; returns them with the network flags.
 fn start_buffer_and_samplers(
-    token: &str,
     run: &[&str],
     run_dir: &[&str],
     samplers: usize,
 ) -> (Procs, Vec<String>) {
-    let net = net_flags(token);
+    let net = net_flags();
     let mut procs = Procs::default();
     procs.spawn("buffer", &mut role("buffer", &net, run, run_dir));
     for i in 0..samplers {
@@ -173,7 +174,7 @@ fn sync_mode_reproduces_gfn_train_step_by_step() {
 
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
     let run = [&run[..], &["--sync"]].concat();
-    let (_procs, net) = start_buffer_and_samplers("sync-test", &run, &run_dir, 1);
+    let (_procs, net) = start_buffer_and_samplers(&run, &run_dir, 1);
     let learner = spawn_learner(&net, &run, &run_dir);
     wait_ok(learner, Duration::from_secs(120));
     let (validations, _) = read_metrics(&dir);
@@ -208,7 +209,7 @@ fn samplers_join_and_die_without_stopping_the_learner() {
         "20",
     ];
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
-    let (mut procs, net) = start_buffer_and_samplers("churn-test", &run, &run_dir, 3);
+    let (mut procs, net) = start_buffer_and_samplers(&run, &run_dir, 3);
     let learner = spawn_learner(&net, &run, &run_dir);
     // Act on the learner's progress, not on wall time, so a slow or fast machine sees the same.
     wait_for_step(&dir, 1000);
@@ -284,9 +285,10 @@ fn two_learners_under_mpirun_stay_identical_and_converge() {
         "50",
     ];
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
-    let (_procs, net) = start_buffer_and_samplers("mpi-test", &run, &run_dir, 3);
+    let (_procs, net) = start_buffer_and_samplers(&run, &run_dir, 3);
     let mut mpirun = Command::new("mpirun");
     mpirun
+        .env(gfn_net::TOKEN_VARIABLE, TOKEN)
         .args(["--allow-run-as-root", "--oversubscribe", "-n", "2"])
         .arg(gfn())
         .arg("learner")
@@ -331,7 +333,7 @@ fn with_one_sample_per_insert_every_recorded_trajectory_is_used_once() {
         "--record",
         record.to_str().unwrap(),
     ];
-    let (_procs, net) = start_buffer_and_samplers("spi-test", &run, &buffer_flags, 3);
+    let (_procs, net) = start_buffer_and_samplers(&run, &buffer_flags, 3);
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
     let learner = spawn_learner(&net, &run, &run_dir);
     wait_ok(learner, Duration::from_secs(120));
@@ -364,7 +366,7 @@ fn hostile_messages_do_not_stop_the_buffer() {
     let _ = std::fs::remove_dir_all(&dir);
     let run = ["--n_trajectories", "1600", "--batch_size", "16"];
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
-    let (_procs, net) = start_buffer_and_samplers("hostile-test", &run, &run_dir, 1);
+    let (_procs, net) = start_buffer_and_samplers(&run, &run_dir, 1);
     let flag = |name: &str| net[net.iter().position(|f| f == name).unwrap() + 1].clone();
     let ctx = zmq::Context::new();
     let open = |endpoint: &str| {
@@ -373,7 +375,7 @@ fn hostile_messages_do_not_stop_the_buffer() {
             zmq::DEALER,
             Join::Connect,
             endpoint,
-            "hostile-test",
+            TOKEN,
             "intruder",
         )
         .unwrap()
@@ -432,7 +434,7 @@ fn a_buffer_serves_a_recording_to_a_live_learner_without_samplers() {
         "--load",
         record.to_str().unwrap(),
     ];
-    let (_procs, net) = start_buffer_and_samplers("load-test", &run, &buffer_flags, 0);
+    let (_procs, net) = start_buffer_and_samplers(&run, &buffer_flags, 0);
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
     let learner = spawn_learner(&net, &run, &run_dir);
     wait_ok(learner, Duration::from_secs(120));
@@ -461,7 +463,7 @@ fn a_wgpu_learner_trains_among_cpu_processes() {
         "50",
     ];
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
-    let (_procs, net) = start_buffer_and_samplers("wgpu-test", &run, &run_dir, 1);
+    let (_procs, net) = start_buffer_and_samplers(&run, &run_dir, 1);
     let mut learner = role("learner", &net, &run, &run_dir);
     learner.args(["--device", "wgpu", "--quiet"]);
     let learner = learner

@@ -91,8 +91,6 @@ fn measure(
     let learners = layout.learners;
     let learner_device = ["--device".to_string(), layout.learner_device.to_string()];
     let net: Vec<String> = vec![
-        "--run_token".into(),
-        format!("bench-{}", std::process::id()),
         "--ingest".into(),
         format!("tcp://127.0.0.1:{}", free_port()?),
         "--serve".into(),
@@ -102,16 +100,23 @@ fn measure(
         "--run_dir".into(),
         dir.display().to_string(),
     ];
+    // Every process of the run gets the token in its environment, never on its command line.
+    let token = format!("bench-{}", std::process::id());
+    let command = |program: &Path| {
+        let mut c = Command::new(program);
+        c.env("GFN_RUN_TOKEN", &token);
+        c
+    };
     let quiet = |c: &mut Command| -> Result<Child> {
         Ok(c.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?)
     };
     let mut others = Kill(vec![]);
     others.0.push(quiet(
-        Command::new(gfn).arg("buffer").args(&net).args(cfg_flags),
+        command(gfn).arg("buffer").args(&net).args(cfg_flags),
     )?);
     for i in 0..samplers {
         others.0.push(quiet(
-            Command::new(gfn)
+            command(gfn)
                 .arg("sampler")
                 .args(["--id", &i.to_string()])
                 .args(&net)
@@ -119,7 +124,7 @@ fn measure(
         )?);
     }
     let status = if learners > 1 {
-        Command::new("mpirun")
+        command(Path::new("mpirun"))
             .args([
                 "--allow-run-as-root",
                 "--oversubscribe",
@@ -135,7 +140,7 @@ fn measure(
             .stdout(Stdio::null())
             .status()?
     } else {
-        Command::new(gfn)
+        command(gfn)
             .arg("learner")
             .arg("--quiet")
             .args(&net)

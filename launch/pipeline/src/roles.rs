@@ -40,9 +40,9 @@ fn sampler_on<B: Backend>(
     let me = format!("sampler-{}", net.id);
     let ctx = zmq::Context::new();
     let buffer = NetArgs::pick(&net.ingest, net.id);
-    let open = |kind, endpoint: &str| {
-        Socket::open(&ctx, kind, Join::Connect, endpoint, &net.run_token, &me)
-    };
+    let token = net.run_token()?;
+    let open =
+        |kind, endpoint: &str| Socket::open(&ctx, kind, Join::Connect, endpoint, &token, &me);
     let sub = open(zmq::SUB, &net.weights)?;
     let to_buffer = open(zmq::DEALER, buffer)?;
     tracing::info!(
@@ -114,9 +114,10 @@ pub fn buffer(
         );
     }
     let ctx = zmq::Context::new();
+    let token = net.run_token()?;
     let bind = |ep: &str| {
         let address = net.bind_address(ep);
-        Socket::open(&ctx, zmq::ROUTER, Join::Bind, &address, &net.run_token, &me)
+        Socket::open(&ctx, zmq::ROUTER, Join::Bind, &address, &token, &me)
     };
     let mut sockets = BufferSockets {
         ingest: bind(&net.ingest[net.id])?,
@@ -227,11 +228,11 @@ impl LearnerPipes {
     ) -> Result<Self> {
         let me = format!("learner-{rank}");
         let ctx = zmq::Context::new();
+        let token = net.run_token()?;
         let publisher = match rank {
             0 => {
                 let address = net.bind_address(&net.weights);
-                let socket =
-                    Socket::open(&ctx, zmq::PUB, Join::Bind, &address, &net.run_token, &me)?;
+                let socket = Socket::open(&ctx, zmq::PUB, Join::Bind, &address, &token, &me)?;
                 let p = Rc::new(RefCell::new(Publisher::new(socket)));
                 gfn_common::seam::WeightSink::publish(
                     &mut PublisherSink(Some(p.clone())),
@@ -242,14 +243,7 @@ impl LearnerPipes {
             _ => None,
         };
         let buffer = NetArgs::pick(&net.serve, rank);
-        let socket = Socket::open(
-            &ctx,
-            zmq::DEALER,
-            Join::Connect,
-            buffer,
-            &net.run_token,
-            &me,
-        )?;
+        let socket = Socket::open(&ctx, zmq::DEALER, Join::Connect, buffer, &token, &me)?;
         let client = BufferClient::new(
             socket,
             (cfg.batch_size / world) as u32,
