@@ -1,30 +1,35 @@
 #!/usr/bin/env bash
-# Multi-node gfn run under Slurm, as job steps of one allocation: buffers and learners on the
-# first node (learners as one MPI step), samplers on every node. Counts are independent.
+# Multi-node gfn run under Slurm, as job steps that share one allocation (--overlap): buffers on
+# the first node, samplers on every node, and the learners as one MPI step spread over the
+# nodes (rank 0, which publishes the weights, on the first node). Counts are independent.
 #
 #   sbatch --nodes=2 launch/slurm.sh [--samplers-per-node N] [--buffers M] [--learners K]
-#          [--port P] [--gfn PATH] [-- RUN FLAGS...]
+#          [--learners-per-node L] [--port P] [--gfn PATH] [-- RUN FLAGS...]
 #   launch/slurm.sh --dry-run --nodes node1,node2 ...   # print the plan where Slurm is absent
 #
-# Buffers and learner rank 0 listen on all interfaces of the first node; every message carries
-# a random run token, so processes of other runs cannot inject data.
+# Endpoints use each node's NodeAddr from Slurm (node names need not resolve). The run token
+# goes to every process in the environment (GFN_RUN_TOKEN, random unless set), never on a
+# command line. With `--device cuda` in the run flags, each learner and sampler task gets one
+# GPU of its node. The script exits with the learners' status.
 set -euo pipefail
 
 samplers_per_node=4
 buffers=1
 learners=1
+learners_per_node=""
 port=5555
 gfn="${GFN:-gfn}"
 dry_run=0
 nodes=""
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --samplers-per-node) samplers_per_node="$2"; shift 2 ;;
         --buffers) buffers="$2"; shift 2 ;;
         --learners) learners="$2"; shift 2 ;;
+        --learners-per-node) learners_per_node="$2"; shift 2 ;;
         --port) port="$2"; shift 2 ;;
         --gfn) gfn="$2"; shift 2 ;;
         --nodes) nodes="$2"; shift 2 ;;
@@ -34,7 +39,7 @@ while [[ $# -gt 0 ]]; do
         *) echo "slurm.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
 done
-for n in "$samplers_per_node" "$buffers" "$learners" "$port"; do
+for n in "$samplers_per_node" "$buffers" "$learners" "$port" ${learners_per_node:+"$learners_per_node"}; do
     [[ "$n" =~ ^[0-9]+$ ]] || { echo "slurm.sh: counts and port must be numbers (got $n)" >&2; exit 2; }
 done
 (( buffers >= 1 && learners >= 1 )) || { echo "slurm.sh: need at least one buffer and one learner" >&2; exit 2; }
@@ -47,37 +52,67 @@ IFS=, read -r -a hosts <<< "$nodes"
 head_node="${hosts[0]}"
 n_nodes="${#hosts[@]}"
 
-# Job steps inherit the environment (srun --export=ALL): the token never goes on a command line.
+# The address other nodes reach a node at: its NodeAddr (the name itself in a dry run).
+node_addr() {
+    if ((dry_run)); then echo "$1"; return; fi
+    local addr
+    addr="$(scontrol show node -o "$1" | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2)"
+    echo "${addr:-$1}"
+}
+head_addr="$(node_addr "$head_node")"
+
+# Learners spread over as many nodes as needed, rank 0 on the first node.
+if [[ -n "$learners_per_node" ]]; then
+    (( learners_per_node >= 1 )) || { echo "slurm.sh: --learners-per-node must be at least 1" >&2; exit 2; }
+    learner_nodes=$(( (learners + learners_per_node - 1) / learners_per_node ))
+else
+    learner_nodes=$(( learners < n_nodes ? learners : n_nodes ))
+fi
+(( learner_nodes <= n_nodes )) || { echo "slurm.sh: $learners learners at $learners_per_node per node need $learner_nodes nodes; the allocation has $n_nodes" >&2; exit 2; }
+learner_list="$(IFS=,; echo "${hosts[*]:0:learner_nodes}")"
+
 GFN_RUN_TOKEN="${GFN_RUN_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
 export GFN_RUN_TOKEN
 ingest="" serve=""
 for ((i = 0; i < buffers; i++)); do
-    ingest+="${ingest:+,}tcp://$head_node:$((port + 2 * i))"
-    serve+="${serve:+,}tcp://$head_node:$((port + 2 * i + 1))"
+    ingest+="${ingest:+,}tcp://$head_addr:$((port + 2 * i))"
+    serve+="${serve:+,}tcp://$head_addr:$((port + 2 * i + 1))"
 done
-weights="tcp://$head_node:$((port + 2 * buffers))"
+weights="tcp://$head_addr:$((port + 2 * buffers))"
 net="--ingest $ingest --serve $serve --weights $weights"
 extra="$*"
+gpus=""
+if [[ " $extra " =~ [[:space:]]--device[=[:space:]]cuda ]]; then
+    gpus=" --gpus-per-task=1"
+fi
 
-# One line per job step; `\$SLURM_PROCID` is expanded by each task.
+# One line per job step; `\$SLURM_PROCID` is expanded by each task. --overlap lets the steps
+# share the allocation's CPUs instead of waiting for each other.
 steps=(
-    "srun --nodes=1 --ntasks=$buffers --nodelist=$head_node bash -c 'exec $gfn buffer --id \$SLURM_PROCID --bind_host \"*\" $net $extra'"
-    "srun --nodes=$n_nodes --ntasks-per-node=$samplers_per_node --nodelist=$nodes bash -c 'exec $gfn sampler --id \$SLURM_PROCID $net $extra'"
-    "srun --nodes=1 --ntasks=$learners --nodelist=$head_node --mpi=pmix $gfn learner --quiet --bind_host '*' $net $extra"
+    "srun --overlap --nodes=1 --ntasks=$buffers --nodelist=$head_node bash -c 'exec $gfn buffer --id \$SLURM_PROCID --bind_host \"*\" $net $extra'"
+    "srun --overlap$gpus --nodes=$n_nodes --ntasks-per-node=$samplers_per_node --nodelist=$nodes bash -c 'exec $gfn sampler --id \$SLURM_PROCID $net $extra'"
+    "srun --overlap$gpus --nodes=$learner_nodes --ntasks=$learners --nodelist=$learner_list --distribution=block --mpi=pmix $gfn learner --quiet --bind_host '*' $net $extra"
 )
 
-echo "# gfn on $n_nodes node(s): $buffers buffer(s) and $learners learner(s) on $head_node, $((samplers_per_node * n_nodes)) sampler(s)"
+echo "# gfn on $n_nodes node(s): $buffers buffer(s) on $head_node ($head_addr), $learners learner(s) on $learner_list, $((samplers_per_node * n_nodes)) sampler(s)"
 if ((dry_run)); then
     printf '%s\n' "${steps[@]}"
     exit 0
 fi
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; exit 130' INT TERM
+stop_roles() { kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; }
+trap 'stop_roles; exit 143' TERM
+trap 'stop_roles; exit 130' INT
 eval "${steps[0]} &"; pids+=("$!")
 eval "${steps[1]} &"; pids+=("$!")
 status=0
 eval "${steps[2]}" || status=$?
-sleep 2
-kill "${pids[@]}" 2>/dev/null || true
-wait || true
+# The learners told the buffers and samplers that the run is over; give them a moment to leave.
+for _ in $(seq 1 50); do
+    running=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=1; done
+    ((running)) || break
+    sleep 0.2
+done
+stop_roles
 exit "$status"

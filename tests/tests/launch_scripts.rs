@@ -48,21 +48,53 @@ fn slurm_dry_run_plans_a_two_node_allocation() {
     }
     let buffers = steps.iter().find(|s| s.contains(" buffer ")).unwrap();
     assert!(
-        buffers.contains("--nodes=1 --ntasks=2 --nodelist=gpu-a")
+        buffers.contains("--overlap --nodes=1 --ntasks=2 --nodelist=gpu-a")
             && buffers.contains("--bind_host")
     );
     let samplers = steps.iter().find(|s| s.contains(" sampler ")).unwrap();
     assert!(
-        samplers.contains("--nodes=2 --ntasks-per-node=3 --nodelist=gpu-a,gpu-b"),
+        samplers.contains("--overlap --nodes=2 --ntasks-per-node=3 --nodelist=gpu-a,gpu-b"),
         "{samplers}"
     );
     assert!(samplers.contains("--id $SLURM_PROCID"));
     let learners = steps.iter().find(|s| s.contains(" learner ")).unwrap();
+    // Two learners spread over both nodes, rank 0 on the first.
     assert!(
-        learners.contains("--nodes=1 --ntasks=2 --nodelist=gpu-a --mpi=pmix"),
+        learners.contains("--nodes=2 --ntasks=2 --nodelist=gpu-a,gpu-b --distribution=block")
+            && learners.contains("--mpi=pmix"),
         "{learners}"
     );
+    assert!(!learners.contains("--gpus-per-task"));
     assert!(plan.contains("6 sampler(s)"));
+}
+
+#[test]
+fn slurm_binds_one_gpu_per_task_and_packs_learners_on_request() {
+    let out = Command::new("bash")
+        .arg(script("slurm.sh"))
+        .args(["--dry-run", "--nodes", "a,b,c", "--learners", "4"])
+        .args(["--learners-per-node", "2", "--", "--device", "cuda"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let plan = String::from_utf8(out.stdout).unwrap();
+    let step = |role: &str| {
+        plan.lines()
+            .find(|l| l.starts_with("srun") && l.contains(role))
+            .unwrap()
+            .to_string()
+    };
+    assert!(step(" learner ").contains("--gpus-per-task=1 --nodes=2 --ntasks=4 --nodelist=a,b "));
+    assert!(step(" sampler ").contains("--gpus-per-task=1"));
+    assert!(!step(" buffer ").contains("--gpus-per-task"));
+    // More learners than the allocation can hold at that density is refused.
+    let out = Command::new("bash")
+        .arg(script("slurm.sh"))
+        .args(["--dry-run", "--nodes", "a", "--learners", "3"])
+        .args(["--learners-per-node", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
