@@ -16,6 +16,8 @@ pub struct ChannelBuffer {
     core: BufferCore,
     inbox: crossbeam_channel::Receiver<TrajectoryBatch>,
     n: usize,
+    /// Batches received so far (the sampler's batch numbers).
+    received: u64,
 }
 
 impl ChannelBuffer {
@@ -25,7 +27,12 @@ impl ChannelBuffer {
         inbox: crossbeam_channel::Receiver<TrajectoryBatch>,
         n: usize,
     ) -> Self {
-        Self { core, inbox, n }
+        Self {
+            core,
+            inbox,
+            n,
+            received: 0,
+        }
     }
 
     /// Closes the recording and returns the buffer's report.
@@ -37,7 +44,7 @@ impl ChannelBuffer {
 impl BatchSource for ChannelBuffer {
     fn next_batch(&mut self, version: u64) -> Result<Option<Delivery>, PipeError> {
         self.core
-            .request(LEARNER.to_vec(), self.n, version, 0)
+            .request(LEARNER.to_vec(), version, self.n, version, 0)
             .map_err(|e| PipeError::Invalid(e.to_string()))?;
         loop {
             for out in self.core.step() {
@@ -51,7 +58,9 @@ impl BatchSource for ChannelBuffer {
             let Ok(batch) = self.inbox.recv() else {
                 return Ok(None);
             };
-            if let Err(e) = self.core.offer(SAMPLER.to_vec(), "sampler-0", batch) {
+            let seq = self.received;
+            self.received += 1;
+            if let Err(e) = self.core.offer(SAMPLER.to_vec(), "sampler-0", seq, batch) {
                 return Err(PipeError::Invalid(format!("the sampler's batch: {e}")));
             }
         }

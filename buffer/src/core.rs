@@ -46,6 +46,8 @@ pub struct BufferRules {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Pending {
     peer: Peer,
+    /// The learner's number for the request, returned with the answer.
+    id: u64,
     n: usize,
     version: u64,
     min_version: u64,
@@ -72,6 +74,9 @@ pub struct BufferReport {
     /// Answers that could not be delivered because their learner had gone; their trajectories
     /// went back into the store.
     pub undeliverable: u64,
+    /// Batches a sampler sent again (its acknowledgement was late) that were already taken.
+    #[serde(default)]
+    pub duplicates: u64,
     /// The rate limiter (with `--samples_per_insert`, or one sample per insert in one process).
     pub limiter: Option<RateLimiter>,
 }
@@ -93,12 +98,13 @@ pub enum Refusal {
 /// What the driver must send after a [`BufferCore::step`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    /// The peer's oldest waiting batch is stored: it may send the next.
-    Ack(Peer),
-    /// The answer to the peer's request, and the trajectories inserted since the previous answer
-    /// (the freshly sampled data behind it, for visited-state metrics).
+    /// The peer's batch `seq` is stored: it may send the next.
+    Ack { peer: Peer, seq: u64 },
+    /// The answer to the peer's request `id`, and the trajectories inserted since the previous
+    /// answer (the freshly sampled data behind it, for visited-state metrics).
     Reply {
         peer: Peer,
+        id: u64,
         batch: TrajectoryBatch,
         fresh: TrajectoryBatch,
     },
@@ -133,7 +139,12 @@ pub struct BufferCore {
     grid: HyperGrid,
     state: CoreState,
     recorder: Recorder,
-    parked: VecDeque<(Peer, TrajectoryBatch)>,
+    /// Batches waiting for room, with their sender's number for them.
+    parked: VecDeque<(Peer, u64, TrajectoryBatch)>,
+    /// The newest batch number stored from each sampler: a batch sent again is recognised.
+    stored_seq: std::collections::HashMap<Peer, u64>,
+    /// Acknowledgements owed for batches sent again after they were stored.
+    reacks: Vec<(Peer, u64)>,
     pending: VecDeque<Pending>,
     fresh: TrajectoryBatch,
     /// The newest version a learner asked with, and the trajectories served at it: the run
@@ -170,6 +181,8 @@ impl BufferCore {
             state,
             recorder,
             parked: VecDeque::new(),
+            stored_seq: std::collections::HashMap::new(),
+            reacks: vec![],
             pending: VecDeque::new(),
             fresh: TrajectoryBatch::default(),
             last_version: 0,
@@ -223,16 +236,27 @@ impl BufferCore {
         }
     }
 
-    /// A sampler offers a batch. Accepted batches wait until [`step`](Self::step) stores them
-    /// and acknowledges them; a refused one should be acknowledged at once by the driver so that
-    /// an honest sampler goes on.
+    /// A sampler offers its batch `seq`. Accepted batches wait until [`step`](Self::step)
+    /// stores them and acknowledges them; a refused one should be acknowledged at once by the
+    /// driver so that an honest sampler goes on. A batch sent again (its acknowledgement was
+    /// late) is taken once: acknowledged again if stored, ignored if still waiting.
     pub fn offer(
         &mut self,
         peer: Peer,
         sender: &str,
+        seq: u64,
         batch: TrajectoryBatch,
     ) -> Result<(), Refusal> {
-        if self.parked.iter().filter(|(p, _)| *p == peer).count() >= MAX_PARKED_PER_PEER {
+        if self.stored_seq.get(&peer).is_some_and(|&s| seq <= s) {
+            self.state.report.duplicates += 1;
+            self.reacks.push((peer, seq));
+            return Ok(());
+        }
+        if self.parked.iter().any(|(p, s, _)| *p == peer && *s == seq) {
+            self.state.report.duplicates += 1;
+            return Ok(());
+        }
+        if self.parked.iter().filter(|(p, _, _)| *p == peer).count() >= MAX_PARKED_PER_PEER {
             self.state.report.invalid += 1;
             return Err(Refusal::TooManyInFlight);
         }
@@ -250,7 +274,7 @@ impl BufferCore {
             tracing::info!("buffer-{}: {sender} joined", self.rules.id);
         }
         *count += batch.len() as u64;
-        self.parked.push_back((peer, batch));
+        self.parked.push_back((peer, seq, batch));
         Ok(())
     }
 
@@ -260,6 +284,7 @@ impl BufferCore {
     pub fn request(
         &mut self,
         peer: Peer,
+        id: u64,
         n: usize,
         version: u64,
         min_version: u64,
@@ -278,6 +303,7 @@ impl BufferCore {
         self.pending.retain(|p| p.peer != peer);
         self.pending.push_back(Pending {
             peer,
+            id,
             n,
             version,
             min_version: min_version.max(oldest),
@@ -293,7 +319,7 @@ impl BufferCore {
     /// dropped, so that nothing is handed to nobody.
     pub fn peer_gone(&mut self, peer: &[u8]) {
         self.pending.retain(|p| p.peer != peer);
-        self.parked.retain(|(p, _)| p != peer);
+        self.parked.retain(|(p, _, _)| p != peer);
     }
 
     /// An answer could not be delivered (its learner is gone): the trajectories go back into the
@@ -312,7 +338,12 @@ impl BufferCore {
     /// Stores the waiting batches that may go in now and answers the requests that can be
     /// answered now, oldest first.
     pub fn step(&mut self) -> Vec<Output> {
-        let mut out = self.insert_parked();
+        let mut out: Vec<Output> = self
+            .reacks
+            .drain(..)
+            .map(|(peer, seq)| Output::Ack { peer, seq })
+            .collect();
+        out.extend(self.insert_parked());
         self.serve_pending(&mut out);
         out
     }
@@ -332,7 +363,7 @@ impl BufferCore {
 
     fn insert_parked(&mut self) -> Vec<Output> {
         let mut out = vec![];
-        while let Some((_, batch)) = self.parked.front() {
+        while let Some((_, _, batch)) = self.parked.front() {
             let n = batch.len() as u64;
             // A full FIFO takes nothing, so samplers wait instead of producing trajectories that
             // would be evicted unused (backpressure); the rate limiter holds them back the same
@@ -346,9 +377,10 @@ impl BufferCore {
                 break;
             }
             self.insert_waiting = false;
-            let Some((peer, batch)) = self.parked.pop_front() else {
+            let Some((peer, seq, batch)) = self.parked.pop_front() else {
                 break;
             };
+            self.stored_seq.insert(peer.clone(), seq);
             self.recorder.record(&batch);
             self.state.store.insert(&batch);
             self.fresh.extend(&batch);
@@ -357,7 +389,7 @@ impl BufferCore {
             if let Some(l) = self.state.limiter.as_mut() {
                 l.inserted(n);
             }
-            out.push(Output::Ack(peer));
+            out.push(Output::Ack { peer, seq });
         }
         out
     }
@@ -399,6 +431,7 @@ impl BufferCore {
             let fresh = std::mem::take(&mut self.fresh);
             out.push(Output::Reply {
                 peer: p.peer,
+                id: p.id,
                 batch,
                 fresh,
             });
@@ -454,6 +487,13 @@ mod tests {
         BufferCore::new(rules, grid, store, limiter, Recorder::default())
     }
 
+    /// A fresh batch number (each offer in these tests is a new batch).
+    fn seq() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
     fn replies(out: &[Output]) -> usize {
         out.iter()
             .filter(|o| matches!(o, Output::Reply { .. }))
@@ -466,12 +506,15 @@ mod tests {
         let mut c = core(replay, Some(RateLimiter::new(2.0, 0.0, 4)), rules());
         let (mut inserts, mut samples) = (0, 0);
         for round in 0..20u64 {
-            c.offer(b"s".to_vec(), "sampler-0", trajectories(4, round))
+            c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, round))
                 .unwrap();
             for _ in 0..3 {
-                c.request(b"l".to_vec(), 4, round, 0).unwrap();
+                c.request(b"l".to_vec(), 0, 4, round, 0).unwrap();
                 let out = c.step();
-                inserts += out.iter().filter(|o| matches!(o, Output::Ack(_))).count();
+                inserts += out
+                    .iter()
+                    .filter(|o| matches!(o, Output::Ack { .. }))
+                    .count();
                 samples += replies(&out);
             }
         }
@@ -491,6 +534,7 @@ mod tests {
             c.offer(
                 format!("s{v}").into_bytes(),
                 "sampler-0",
+                seq(),
                 trajectories(4, v),
             )
             .unwrap();
@@ -498,17 +542,17 @@ mod tests {
         }
         assert_eq!(acked, 10, "the budget is 10 batches");
         // A learner resumed from step 3 needs 7 more steps (28 trajectories); 36 wait.
-        c.request(b"l".to_vec(), 4, 3, 0).unwrap();
+        c.request(b"l".to_vec(), 0, 4, 3, 0).unwrap();
         let out = c.step();
         assert_eq!(replies(&out), 1);
         assert_eq!(out.len(), 1, "nothing more goes in");
         // Served the last step's data, a run needs nothing more.
         let mut last = core(Store::Fifo(Fifo::new(100)), None, rules());
-        last.request(b"l".to_vec(), 4, 9, 0).unwrap();
-        last.offer(b"a".to_vec(), "sampler-0", trajectories(4, 9))
+        last.request(b"l".to_vec(), 0, 4, 9, 0).unwrap();
+        last.offer(b"a".to_vec(), "sampler-0", seq(), trajectories(4, 9))
             .unwrap();
         assert_eq!(replies(&last.step()), 1);
-        last.offer(b"b".to_vec(), "sampler-0", trajectories(4, 9))
+        last.offer(b"b".to_vec(), "sampler-0", seq(), trajectories(4, 9))
             .unwrap();
         assert!(last.step().is_empty(), "beyond the budget");
     }
@@ -519,11 +563,11 @@ mod tests {
         lagged.max_policy_lag = Some(2);
         let mut c = core(Store::Fifo(Fifo::new(100)), None, lagged);
         for v in [0, 1, 5] {
-            c.offer(b"s".to_vec(), "sampler-0", trajectories(4, v))
+            c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, v))
                 .unwrap();
         }
         c.step();
-        c.request(b"l".to_vec(), 4, 6, 0).unwrap();
+        c.request(b"l".to_vec(), 0, 4, 6, 0).unwrap();
         let Output::Reply { batch, .. } = c.step().pop().unwrap() else {
             panic!("no reply");
         };
@@ -537,12 +581,12 @@ mod tests {
         strict.exact_versions = true;
         let mut c = core(Store::Fifo(Fifo::new(100)), None, strict);
         // Version 7 was sampled for a learner that died; the resumed one asks for version 3.
-        c.offer(b"s".to_vec(), "sampler-0", trajectories(4, 7))
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 7))
             .unwrap();
         c.step();
-        c.request(b"l".to_vec(), 4, 3, 3).unwrap();
+        c.request(b"l".to_vec(), 0, 4, 3, 3).unwrap();
         assert_eq!(replies(&c.step()), 0, "version 7 is not version 3");
-        c.offer(b"s".to_vec(), "sampler-0", trajectories(4, 3))
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 3))
             .unwrap();
         let out = c.step();
         assert!(out.iter().any(|o| matches!(o,
@@ -552,8 +596,8 @@ mod tests {
     #[test]
     fn a_vanished_learner_loses_nothing() {
         let mut c = core(Store::Fifo(Fifo::new(100)), None, rules());
-        c.request(b"dead".to_vec(), 4, 0, 0).unwrap();
-        c.offer(b"s".to_vec(), "sampler-0", trajectories(4, 0))
+        c.request(b"dead".to_vec(), 0, 4, 0, 0).unwrap();
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 0))
             .unwrap();
         let out = c.step();
         let Some(Output::Reply { peer, batch, .. }) = out.last().cloned() else {
@@ -562,13 +606,13 @@ mod tests {
         // The driver could not deliver it: the batch goes back, the next learner gets it.
         c.undeliverable(&peer, &batch);
         assert_eq!(c.report().served, 0);
-        c.request(b"live".to_vec(), 4, 0, 0).unwrap();
+        c.request(b"live".to_vec(), 0, 4, 0, 0).unwrap();
         let out = c.step();
         assert!(matches!(&out[..], [Output::Reply { peer, .. }] if peer == b"live"));
         // A peer that vanishes with a request pending is forgotten.
-        c.request(b"gone".to_vec(), 4, 1, 0).unwrap();
+        c.request(b"gone".to_vec(), 0, 4, 1, 0).unwrap();
         c.peer_gone(b"gone");
-        c.offer(b"s".to_vec(), "sampler-0", trajectories(4, 1))
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 1))
             .unwrap();
         assert_eq!(replies(&c.step()), 0, "nobody to answer");
     }
@@ -576,30 +620,55 @@ mod tests {
     #[test]
     fn one_request_per_peer_and_bad_input_is_refused() {
         let mut c = core(Store::Fifo(Fifo::new(8)), None, rules());
-        assert!(c.request(b"l".to_vec(), 0, 0, 0).is_err());
-        assert!(c.request(b"l".to_vec(), 9, 0, 0).is_err());
+        assert!(c.request(b"l".to_vec(), 0, 0, 0, 0).is_err());
+        assert!(c.request(b"l".to_vec(), 0, 9, 0, 0).is_err());
         let mut bad = TrajectoryBatch::default();
         bad.push(&[7], 0.0, 0);
         assert!(matches!(
-            c.offer(b"s".to_vec(), "x", bad),
+            c.offer(b"s".to_vec(), "x", seq(), bad),
             Err(Refusal::InvalidBatch(_))
         ));
         // Asking twice is one request: one batch served, not two.
-        c.request(b"l".to_vec(), 4, 0, 0).unwrap();
-        c.request(b"l".to_vec(), 4, 0, 0).unwrap();
-        c.offer(b"s".to_vec(), "sampler-0", trajectories(4, 0))
+        c.request(b"l".to_vec(), 0, 4, 0, 0).unwrap();
+        c.request(b"l".to_vec(), 0, 4, 0, 0).unwrap();
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 0))
             .unwrap();
         c.step();
-        c.offer(b"s".to_vec(), "sampler-0", trajectories(4, 0))
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 0))
             .unwrap();
         assert_eq!(replies(&c.step()), 0);
         assert_eq!(c.report().invalid, 3);
         for _ in 0..MAX_PARKED_PER_PEER {
-            let _ = c.offer(b"flood".to_vec(), "x", trajectories(4, 0));
+            let _ = c.offer(b"flood".to_vec(), "x", seq(), trajectories(4, 0));
         }
         assert_eq!(
-            c.offer(b"flood".to_vec(), "x", trajectories(4, 0)),
+            c.offer(b"flood".to_vec(), "x", seq(), trajectories(4, 0)),
             Err(Refusal::TooManyInFlight)
         );
+    }
+
+    #[test]
+    fn a_batch_sent_again_is_taken_once() {
+        let mut c = core(Store::Fifo(Fifo::new(100)), None, rules());
+        let s = b"s".to_vec();
+        c.offer(s.clone(), "sampler-0", 5, trajectories(4, 0))
+            .unwrap();
+        c.offer(s.clone(), "sampler-0", 5, trajectories(4, 0))
+            .unwrap();
+        let out = c.step();
+        assert_eq!(
+            out,
+            vec![Output::Ack {
+                peer: s.clone(),
+                seq: 5
+            }]
+        );
+        // The acknowledgement was lost: the sampler sends batch 5 again.
+        c.offer(s.clone(), "sampler-0", 5, trajectories(4, 0))
+            .unwrap();
+        assert_eq!(c.step(), vec![Output::Ack { peer: s, seq: 5 }]);
+        let r = c.report();
+        assert_eq!((r.inserted, r.duplicates), (4, 2));
+        assert_eq!(c.queued(), 4);
     }
 }

@@ -9,8 +9,9 @@ use crate::pipe::Weights;
 use crate::TrajectoryBatch;
 use serde::{Deserialize, Serialize};
 
-/// Version of this message format; peers with another version are refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version of this message format; peers with another version are refused. Version 2 numbers
+/// batches and requests, so that a resent one is recognised.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest message a peer accepts (a weight update of a few million parameters fits).
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -21,21 +22,26 @@ pub const MAX_SENDER_BYTES: usize = 128;
 /// What travels between processes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Message {
-    /// Sampler → buffer: freshly sampled trajectories.
-    Trajectories(TrajectoryBatch),
-    /// Buffer → sampler: the last batch is stored; send the next one. A sampler keeps one batch
-    /// in flight, so a full buffer slows samplers down instead of queueing stale data.
-    Ack,
-    /// Learner → buffer: `n` trajectories for the learner at weight version `version`;
-    /// in strict on-policy mode only trajectories of at least `min_version` qualify.
+    /// Sampler → buffer: freshly sampled trajectories, the sampler's `seq`-th batch. A sampler
+    /// sends a batch again when its acknowledgement is late (its buffer may have restarted); the
+    /// number lets the buffer take it once.
+    Trajectories { seq: u64, batch: TrajectoryBatch },
+    /// Buffer → sampler: batch `seq` is stored; send the next one. A sampler keeps one batch in
+    /// flight, so a full buffer slows samplers down instead of queueing stale data.
+    Ack { seq: u64 },
+    /// Learner → buffer: request `id`, `n` trajectories for the learner at weight version
+    /// `version`; in strict on-policy mode only trajectories of at least `min_version` qualify.
+    /// A learner asks again with the same id when the reply is late.
     Request {
+        id: u64,
         n: u32,
         version: u64,
         min_version: u64,
     },
-    /// Buffer → learner: the trajectories asked for, how many trajectories the buffer has
-    /// received from each sampler so far, and how many it holds now (its queue depth).
+    /// Buffer → learner: the trajectories asked for by request `id`, how many trajectories the
+    /// buffer has received from each sampler so far, and how many it holds now (its queue depth).
     Reply {
+        id: u64,
         batch: TrajectoryBatch,
         received: Vec<(String, u64)>,
         queued: u64,
@@ -52,8 +58,8 @@ impl Message {
     /// Short name of the message kind, for logs and counters.
     pub fn kind(&self) -> &'static str {
         match self {
-            Message::Trajectories(_) => "trajectories",
-            Message::Ack => "ack",
+            Message::Trajectories { .. } => "trajectories",
+            Message::Ack { .. } => "ack",
             Message::Request { .. } => "request",
             Message::Reply { .. } => "reply",
             Message::Weights(_) => "weights",
@@ -181,20 +187,25 @@ mod tests {
             params: vec![1.5, -2.0, 0.0],
         };
         for m in [
-            Message::Trajectories(batch()),
+            Message::Trajectories {
+                seq: 3,
+                batch: batch(),
+            },
             Message::Request {
+                id: 7,
                 n: 16,
                 version: 4,
                 min_version: 4,
             },
             Message::Reply {
+                id: 7,
                 batch: batch(),
                 received: vec![("sampler-0".into(), 12)],
                 queued: 3,
             },
             Message::Weights((&w).into()),
             Message::Heartbeat,
-            Message::Ack,
+            Message::Ack { seq: 3 },
             Message::Shutdown,
         ] {
             let bytes = encode("run-a", "sampler-1", &m);
@@ -253,7 +264,7 @@ mod tests {
         for _ in 0..64 {
             b.push(&[0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 4], -2.3, 1234);
         }
-        let bytes = encode("r", "s", &Message::Trajectories(b)).len();
+        let bytes = encode("r", "s", &Message::Trajectories { seq: 0, batch: b }).len();
         assert!(bytes / 64 < 32, "{} bytes per trajectory", bytes / 64);
     }
 }

@@ -272,6 +272,147 @@ fn samplers_join_and_die_without_stopping_the_learner() {
     assert!(last["exact_l1"].as_f64().unwrap() < 0.2);
 }
 
+#[test]
+fn a_buffer_killed_and_started_again_is_rejoined() {
+    let dir = std::env::temp_dir().join(format!("gfn-buffer-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = [
+        "--n_trajectories",
+        "32000",
+        "--batch_size",
+        "16",
+        "--validation_interval",
+        "100",
+    ];
+    let run_dir = ["--run_dir", dir.to_str().unwrap()];
+    let (mut procs, net) = start_buffer_and_samplers(&run, &run_dir, 2);
+    let learner = spawn_learner(&net, &run, &run_dir);
+    wait_for_step(&dir, 500);
+    procs.kill("buffer"); // SIGKILL: its queue and pending requests are lost
+    procs.spawn("buffer", &mut role("buffer", &net, &run, &run_dir));
+    // Samplers send their unacknowledged batch again and the learner asks again: the run goes
+    // on with the new buffer and trains its whole budget.
+    wait_ok(learner, Duration::from_secs(300));
+    let (validations, summary) = read_metrics(&dir);
+    assert_eq!(summary["steps"].as_u64(), Some(2000), "training finished");
+    let steps: Vec<u64> = validations
+        .iter()
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
+    assert!(summary["final_validation"]["exact_l1"].as_f64().unwrap() < 0.3);
+}
+
+/// 10^4 junk messages at a buffer's two sockets and at a sampler's weight subscription, and
+/// three peers that hold the token, ask for batches and never read the answers: an honest
+/// sampler and learner still finish their run. Every message goes to 127.0.0.1, in bounded
+/// numbers.
+#[test]
+fn junk_and_peers_that_never_read_do_not_stop_a_run() {
+    use gfn_common::wire::{encode, Message, WireWeights};
+    use gfn_common::TrajectoryBatch;
+    use gfn_net::{Join, Socket};
+    use rand::{Rng, SeedableRng};
+    let dir = std::env::temp_dir().join(format!("gfn-fuzz-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = ["--n_trajectories", "3200", "--batch_size", "16"];
+    let run_dir = ["--run_dir", dir.to_str().unwrap()];
+    let net = net_flags();
+    let flag = |name: &str| net[net.iter().position(|f| f == name).unwrap() + 1].clone();
+    let ctx = zmq::Context::new();
+    // Junk weights: a fake publisher holds the weights endpoint while the sampler starts.
+    let fake = ctx.socket(zmq::PUB).unwrap();
+    fake.bind(&flag("--weights")).unwrap();
+    let mut procs = Procs::default();
+    procs.spawn("buffer", &mut role("buffer", &net, &run, &run_dir));
+    procs.spawn(
+        "sampler-0",
+        &mut role("sampler", &net, &run, &["--id", "0"]),
+    );
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+    let mut bad_batch = TrajectoryBatch::default();
+    bad_batch.push(&[9, 2], 0.0, 0);
+    // Random bytes, messages of another run, and nonsense with the run's token.
+    let mut junk = |i: usize| -> Vec<u8> {
+        match i % 4 {
+            0 => (0..rng.random_range(0..300))
+                .map(|_| rng.random())
+                .collect(),
+            1 => encode("another-run", "x", &Message::Heartbeat),
+            2 => encode(
+                TOKEN,
+                "x",
+                &Message::Trajectories {
+                    seq: i as u64,
+                    batch: bad_batch.clone(),
+                },
+            ),
+            _ => encode(
+                TOKEN,
+                "x",
+                &Message::Weights(WireWeights {
+                    version: i as u64,
+                    params: vec![1, 2, 3],
+                }),
+            ),
+        }
+    };
+    let ingest = ctx.socket(zmq::DEALER).unwrap();
+    ingest.connect(&flag("--ingest")).unwrap();
+    let serve = ctx.socket(zmq::DEALER).unwrap();
+    serve.connect(&flag("--serve")).unwrap();
+    let sent = |s: &zmq::Socket, bytes: Vec<u8>| s.send(bytes, zmq::DONTWAIT).is_ok();
+    let mut delivered = 0;
+    for i in 0..10_000 {
+        let target = [&ingest, &serve, &fake][i % 3];
+        delivered += sent(target, junk(i)) as usize;
+    }
+    assert!(delivered > 1_000, "only {delivered} junk messages went out");
+    drop(fake); // the real learner takes the weights endpoint
+                // Three peers with the token ask and never read.
+    let greedy: Vec<Socket> = (0..3)
+        .map(|k| {
+            let s = Socket::open(
+                &ctx,
+                zmq::DEALER,
+                Join::Connect,
+                &flag("--serve"),
+                TOKEN,
+                &format!("greedy-{k}"),
+            )
+            .unwrap();
+            for id in 0..50 {
+                let ask = Message::Request {
+                    id,
+                    n: 16,
+                    version: 0,
+                    min_version: 0,
+                };
+                let _ = s.send(&ask, 0);
+            }
+            s
+        })
+        .collect();
+    let learner = spawn_learner(&net, &run, &run_dir);
+    wait_ok(learner, Duration::from_secs(180));
+    let (_, summary) = read_metrics(&dir);
+    assert_eq!(
+        summary["steps"].as_u64(),
+        Some(200),
+        "the honest run finished"
+    );
+    let report = buffer_report(&dir);
+    assert!(
+        report["dropped"].as_u64().unwrap() > 100,
+        "junk counted: {report}"
+    );
+    assert!(
+        report["invalid"].as_u64().unwrap() > 100,
+        "bad batches counted: {report}"
+    );
+    drop(greedy);
+}
+
 #[cfg(feature = "mpi")]
 #[test]
 fn two_learners_under_mpirun_stay_identical_and_converge() {
@@ -384,6 +525,7 @@ fn hostile_messages_do_not_stop_the_buffer() {
     let requests = open(&flag("--serve"));
     for n in [1_000_000, 0] {
         let request = Message::Request {
+            id: 0,
             n,
             version: 0,
             min_version: 0,
@@ -394,7 +536,8 @@ fn hostile_messages_do_not_stop_the_buffer() {
     let mut bad = TrajectoryBatch::default();
     bad.push(&[9, 2], 0.0, 0);
     let ingest = open(&flag("--ingest"));
-    assert!(ingest.send(&Message::Trajectories(bad), 5_000).unwrap());
+    let bad = Message::Trajectories { seq: 0, batch: bad };
+    assert!(ingest.send(&bad, 5_000).unwrap());
     std::thread::sleep(Duration::from_millis(500));
     let learner = spawn_learner(&net, &run, &run_dir);
     wait_ok(learner, Duration::from_secs(120));

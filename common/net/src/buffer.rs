@@ -80,10 +80,10 @@ fn take_batches(core: &mut BufferCore, ingest: &mut Socket) -> Result<bool, NetE
     while let Some((peer, env)) = ingest.recv(0)? {
         heard = true;
         match env.body {
-            Message::Trajectories(batch) => {
-                if let Err(e) = core.offer(peer.clone(), &env.sender, batch) {
+            Message::Trajectories { seq, batch } => {
+                if let Err(e) = core.offer(peer.clone(), &env.sender, seq, batch) {
                     tracing::debug!("dropped a batch from {}: {e}", env.sender);
-                    let _ = ingest.send_to(&peer, &Message::Ack, 100);
+                    let _ = ingest.send_to(&peer, &Message::Ack { seq }, 0);
                 }
             }
             other => tracing::debug!("ignored {} from {}", other.kind(), env.sender),
@@ -98,11 +98,12 @@ fn take_requests(core: &mut BufferCore, serve: &mut Socket) -> Result<Heard, Net
         heard = Heard::Something;
         match env.body {
             Message::Request {
+                id,
                 n,
                 version,
                 min_version,
             } => {
-                if let Err(e) = core.request(peer, n as usize, version, min_version) {
+                if let Err(e) = core.request(peer, id, n as usize, version, min_version) {
                     tracing::warn!("dropped a request from {}: {e}", env.sender);
                 }
             }
@@ -113,24 +114,31 @@ fn take_requests(core: &mut BufferCore, serve: &mut Socket) -> Result<Heard, Net
     Ok(heard)
 }
 
-/// Sends what the core decided: acknowledgements to samplers, answers to learners. An answer
-/// whose learner is gone goes back into the core.
+/// Sends what the core decided: acknowledgements to samplers, answers to learners. Nothing
+/// waits for room: an answer that cannot go out at once (its learner is gone, or never reads
+/// what it asked for) goes back into the core, so such a peer can neither hold the buffer up
+/// nor take the run's trajectories.
 fn deliver(core: &mut BufferCore, sockets: &mut BufferSockets) -> Result<(), NetError> {
     for out in core.step() {
         match out {
-            Output::Ack(peer) => match sockets.ingest.send_to(&peer, &Message::Ack, 100) {
-                Err(NetError::Unreachable) => core.peer_gone(&peer),
-                other => {
-                    other?;
+            Output::Ack { peer, seq } => {
+                match sockets.ingest.send_to(&peer, &Message::Ack { seq }, 0) {
+                    Err(NetError::Unreachable) => core.peer_gone(&peer),
+                    other => {
+                        other?;
+                    }
                 }
-            },
-            Output::Reply { peer, batch, .. } => {
+            }
+            Output::Reply {
+                peer, id, batch, ..
+            } => {
                 let reply = Message::Reply {
+                    id,
                     batch,
                     received: core.received(),
                     queued: core.queued(),
                 };
-                match sockets.serve.send_to(&peer, &reply, 1000) {
+                match sockets.serve.send_to(&peer, &reply, 0) {
                     Ok(true) => {}
                     Ok(false) | Err(NetError::Unreachable) => {
                         tracing::info!("a learner is gone: its batch goes back");

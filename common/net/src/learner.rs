@@ -80,10 +80,14 @@ impl WeightSink for PublisherSink {
     }
 }
 
-/// Asks the buffer for this replica's share of each batch.
+/// Asks the buffer for this replica's share of each batch. A request whose reply is late is
+/// made again (same number), so a buffer that died and was started again gets it; a reply to an
+/// earlier request is ignored.
 pub struct BufferClient {
     socket: Socket,
     n: u32,
+    resend_after: Duration,
+    next_id: u64,
     strict: bool,
     publisher: SharedPublisher,
     received: Vec<(String, u64)>,
@@ -97,17 +101,21 @@ impl BufferClient {
     /// Asks over `socket` (a DEALER connected to a buffer's serve endpoint) for `n` trajectories
     /// a step, only of the learner's own version when `strict`; gives up after `patience`
     /// without a reply.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         socket: Socket,
         n: u32,
         strict: bool,
         publisher: SharedPublisher,
         patience: Duration,
+        resend_after: Duration,
         grid: HyperGrid,
     ) -> Self {
         Self {
             socket,
             n,
+            resend_after,
+            next_id: 0,
             strict,
             publisher,
             received: vec![],
@@ -122,29 +130,45 @@ impl BufferClient {
         let _ = self.socket.send(&Message::Shutdown, 500);
     }
 
-    /// Sends one request and waits for its reply; `Ok(None)` on shutdown.
-    fn request(&mut self, request: &Message) -> Result<Option<Message>, PipeError> {
-        let start = Instant::now();
-        let timeout = PipeError::Timeout {
-            what: "no batch from the buffer",
-            secs: self.patience.as_secs(),
-        };
+    /// Sends `request`, waiting for room for at most the patience.
+    fn send_request(&mut self, request: &Message, start: Instant) -> Result<(), PipeError> {
         while !self.socket.send(request, 250).map_err(transport)? {
             if start.elapsed() > self.patience {
-                return Err(timeout);
+                return Err(self.timeout());
             }
         }
+        Ok(())
+    }
+
+    fn timeout(&self) -> PipeError {
+        PipeError::Timeout {
+            what: "no batch from the buffer",
+            secs: self.patience.as_secs(),
+        }
+    }
+
+    /// Sends request `id` and waits for its reply, asking again every `resend_after`;
+    /// `Ok(None)` on shutdown.
+    fn request(&mut self, id: u64, request: &Message) -> Result<Option<Message>, PipeError> {
+        let start = Instant::now();
+        self.send_request(request, start)?;
+        let mut sent = Instant::now();
         loop {
             if let Some(p) = &self.publisher {
                 p.borrow_mut().republish_if_quiet();
             }
             match self.socket.recv(100).map_err(transport)? {
                 Some((_, env)) => match env.body {
-                    reply @ Message::Reply { .. } => return Ok(Some(reply)),
+                    reply @ Message::Reply { id: got, .. } if got == id => return Ok(Some(reply)),
                     Message::Shutdown => return Ok(None),
                     _ => {}
                 },
-                None if start.elapsed() > self.patience => return Err(timeout),
+                None if start.elapsed() > self.patience => return Err(self.timeout()),
+                None if sent.elapsed() >= self.resend_after => {
+                    tracing::debug!("no reply to request {id}: asking again");
+                    self.send_request(request, start)?;
+                    sent = Instant::now();
+                }
                 None => {}
             }
         }
@@ -153,7 +177,10 @@ impl BufferClient {
 
 impl BatchSource for BufferClient {
     fn next_batch(&mut self, version: u64) -> Result<Option<Delivery>, PipeError> {
+        let id = self.next_id;
+        self.next_id += 1;
         let request = Message::Request {
+            id,
             n: self.n,
             version,
             min_version: if self.strict { version } else { 0 },
@@ -163,7 +190,8 @@ impl BatchSource for BufferClient {
                 batch,
                 received,
                 queued,
-            }) = self.request(&request)?
+                ..
+            }) = self.request(id, &request)?
             else {
                 return Ok(None);
             };

@@ -54,6 +54,11 @@ pub struct NetArgs {
     /// Seconds without hearing from the run after which a sampler or buffer stops.
     #[arg(long, default_value_t = 120)]
     pub idle_timeout: u64,
+    /// Seconds after which a sampler sends an unacknowledged batch again and a learner asks
+    /// again for a late reply (a buffer that died and was started again gets them).
+    #[arg(long, default_value_t = 2,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..=3600))]
+    pub resend_after: u64,
 }
 
 /// Why the run token cannot be read.
@@ -140,6 +145,7 @@ mod tests {
             weights: String::new(),
             bind_host: None,
             idle_timeout: 1,
+            resend_after: 2,
         };
         assert_eq!(n.bind_address("tcp://node3:5555"), "tcp://node3:5555");
         n.bind_host = Some("*".into());
@@ -160,6 +166,7 @@ mod tests {
             weights: String::new(),
             bind_host: None,
             idle_timeout: 1,
+            resend_after: 2,
         };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(

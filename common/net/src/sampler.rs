@@ -9,16 +9,36 @@ use gfn_common::TrajectoryBatch;
 use std::time::{Duration, Instant};
 
 /// Sends batches to a buffer, one in flight: the next batch is sampled only after the buffer
-/// acknowledged the last, so a full buffer slows the sampler down (backpressure).
+/// acknowledged the last, so a full buffer slows the sampler down (backpressure). A batch whose
+/// acknowledgement is late is sent again (same number): if the buffer died and was started
+/// again, the batch reaches the new one; if it was only full, it takes the batch once.
 pub struct BufferSink {
     socket: Socket,
     shutdown: Shutdown,
+    resend_after: Duration,
+    next_seq: u64,
 }
 
 impl BufferSink {
-    /// Sends over `socket` (a DEALER connected to a buffer's ingest endpoint) until `shutdown`.
-    pub fn new(socket: Socket, shutdown: Shutdown) -> Self {
-        Self { socket, shutdown }
+    /// Sends over `socket` (a DEALER connected to a buffer's ingest endpoint) until `shutdown`,
+    /// sending a batch again every `resend_after` until it is acknowledged.
+    pub fn new(socket: Socket, shutdown: Shutdown, resend_after: Duration) -> Self {
+        Self {
+            socket,
+            shutdown,
+            resend_after,
+            next_seq: 0,
+        }
+    }
+
+    /// Sends `msg`, waiting for room until shutdown.
+    fn send_once(&mut self, msg: &Message) -> Result<(), PipeError> {
+        while !self.socket.send(msg, 250).map_err(transport)? {
+            if self.shutdown.is_set() {
+                return Err(PipeError::Closed);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -28,17 +48,24 @@ fn transport(e: NetError) -> PipeError {
 
 impl BatchSink for BufferSink {
     fn send(&mut self, batch: TrajectoryBatch) -> Result<(), PipeError> {
-        let msg = Message::Trajectories(batch);
-        while !self.socket.send(&msg, 250).map_err(transport)? {
-            if self.shutdown.is_set() {
-                return Err(PipeError::Closed);
-            }
-        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let msg = Message::Trajectories { seq, batch };
+        self.send_once(&msg)?;
+        let mut sent = Instant::now();
         while !self.shutdown.is_set() {
             if let Some((_, env)) = self.socket.recv(250).map_err(transport)? {
-                if env.body == Message::Ack {
+                if env.body == (Message::Ack { seq }) {
                     return Ok(());
                 }
+            }
+            if sent.elapsed() >= self.resend_after {
+                tracing::debug!(
+                    "batch {seq} not acknowledged for {:?}: sending it again",
+                    self.resend_after
+                );
+                self.send_once(&msg)?;
+                sent = Instant::now();
             }
         }
         Err(PipeError::Closed)

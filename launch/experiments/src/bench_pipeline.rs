@@ -59,7 +59,7 @@ pub fn bytes_per_trajectory(cfg: &RunConfig) -> Result<f64> {
     Ok(wire::encode(
         "0123456789abcdef0123456789abcdef",
         "sampler-0",
-        &Message::Trajectories(batch),
+        &Message::Trajectories { seq: 0, batch },
     )
     .len() as f64
         / n)

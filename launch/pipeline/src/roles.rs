@@ -60,7 +60,8 @@ fn sampler_on<B: Backend>(
     let stats = std::thread::scope(|scope| {
         let (b, s, n_params) = (&board, stop.clone(), sampler.num_params());
         scope.spawn(move || receive_weights(sub, b, n_params, &s, idle));
-        let mut sink = BufferSink::new(to_buffer, stop.clone());
+        let resend = Duration::from_secs(net.resend_after);
+        let mut sink = BufferSink::new(to_buffer, stop.clone(), resend);
         let stats = gfn_sampler::run(
             &mut sampler,
             0,
@@ -250,6 +251,7 @@ impl LearnerPipes {
             cfg.sync,
             publisher.clone(),
             Duration::from_secs(net.idle_timeout),
+            Duration::from_secs(net.resend_after),
             cfg.grid()?,
         );
         tracing::info!("{me} of {world}: batches from {buffer}");
