@@ -10,7 +10,9 @@
 # Endpoints use each node's NodeAddr from Slurm (node names need not resolve). The run token
 # goes to every process in the environment (GFN_RUN_TOKEN, random unless set), never on a
 # command line. With `--device cuda` in the run flags, each learner and sampler task gets one
-# GPU of its node. The script exits with the learners' status.
+# GPU of its node. A learner rank that dies ends the whole learner step (the others would wait
+# in an all-reduce forever), so the job ends promptly; resubmit it with `--resume` (and
+# `--checkpoint_dir`) to continue. The script exits with the learners' status.
 set -euo pipefail
 
 samplers_per_node=4
@@ -22,7 +24,7 @@ gfn="${GFN:-gfn}"
 dry_run=0
 nodes=""
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -91,7 +93,7 @@ fi
 steps=(
     "srun --overlap --nodes=1 --ntasks=$buffers --nodelist=$head_node bash -c 'exec $gfn buffer --id \$SLURM_PROCID --bind_host \"*\" $net $extra'"
     "srun --overlap$gpus --nodes=$n_nodes --ntasks-per-node=$samplers_per_node --nodelist=$nodes bash -c 'exec $gfn sampler --id \$SLURM_PROCID $net $extra'"
-    "srun --overlap$gpus --nodes=$learner_nodes --ntasks=$learners --nodelist=$learner_list --distribution=block --mpi=pmix $gfn learner --quiet --bind_host '*' $net $extra"
+    "srun --overlap$gpus --nodes=$learner_nodes --ntasks=$learners --nodelist=$learner_list --distribution=block --kill-on-bad-exit=1 --mpi=pmix $gfn learner --quiet --bind_host '*' $net $extra"
 )
 
 echo "# gfn on $n_nodes node(s): $buffers buffer(s) on $head_node ($head_addr), $learners learner(s) on $learner_list, $((samplers_per_node * n_nodes)) sampler(s)"

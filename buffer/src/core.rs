@@ -348,9 +348,11 @@ impl BufferCore {
         out
     }
 
-    /// Whether a learner still needs the `n` trajectories of a batch that waits. A FIFO hands
-    /// each trajectory out once: beyond what the remaining steps consume, nobody would use them.
-    fn within_budget(&self, n: u64) -> bool {
+    /// Whether the learners still need more than the queue holds. A FIFO hands each trajectory
+    /// out once: beyond what the remaining steps consume, nobody would use them. A batch goes in
+    /// while any of it is needed (a sampler's batch may be larger than what one learner replica
+    /// still lacks at the last step).
+    fn within_budget(&self) -> bool {
         if !matches!(self.state.store, Store::Fifo(_)) {
             return true;
         }
@@ -358,7 +360,7 @@ impl BufferCore {
         let need = remaining
             .saturating_mul(self.rules.batch_size as u64)
             .saturating_sub(self.served_at_last_version);
-        self.queued() + n <= need
+        self.queued() < need
     }
 
     fn insert_parked(&mut self) -> Vec<Output> {
@@ -368,7 +370,7 @@ impl BufferCore {
             // A full FIFO takes nothing, so samplers wait instead of producing trajectories that
             // would be evicted unused (backpressure); the rate limiter holds them back the same
             // way when they run ahead of the learners.
-            let allowed = self.within_budget(n)
+            let allowed = self.within_budget()
                 && self.state.store.has_room_for(n as usize)
                 && self.state.limiter.as_ref().is_none_or(|l| l.can_insert(n));
             if !allowed {
@@ -644,6 +646,33 @@ mod tests {
         assert_eq!(
             c.offer(b"flood".to_vec(), "x", seq(), trajectories(4, 0)),
             Err(Refusal::TooManyInFlight)
+        );
+    }
+
+    #[test]
+    fn two_replicas_get_the_last_step_from_one_batch() {
+        // Two learner replicas take 2 trajectories each of a step of 4; samplers send 4 at once.
+        let mut c = core(Store::Fifo(Fifo::new(100)), None, rules());
+        c.request(b"r0".to_vec(), 0, 2, 9, 0).unwrap();
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 9))
+            .unwrap();
+        assert_eq!(replies(&c.step()), 1);
+        c.request(b"r1".to_vec(), 0, 2, 9, 0).unwrap();
+        assert_eq!(replies(&c.step()), 1, "the rest of the batch");
+        // The queue is empty after rank 0 took its half of the last step (here from a smaller
+        // batch): the next batch of 4 still goes in for rank 1, though only 2 will be used.
+        let mut c = core(Store::Fifo(Fifo::new(100)), None, rules());
+        c.request(b"r0".to_vec(), 0, 2, 9, 0).unwrap();
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(2, 9))
+            .unwrap();
+        assert_eq!(replies(&c.step()), 1);
+        c.request(b"r1".to_vec(), 0, 2, 9, 0).unwrap();
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 9))
+            .unwrap();
+        assert_eq!(
+            replies(&c.step()),
+            1,
+            "rank 1 is not starved at the last step"
         );
     }
 

@@ -79,11 +79,21 @@ pub fn run_steps<B: AutodiffBackend>(
     let mut trajectories = log.step * plan.batch_size;
     let mut stopped = false;
     for step in log.step..plan.n_steps {
-        if sync.agree_to_stop(stop.is_set()) {
+        // A source gives up waiting once a stop is asked for. Whether to go on is agreed by all
+        // replicas after each has its batch: one that stops while another steps would leave
+        // that one waiting in the all-reduce forever.
+        let delivery = match stop.is_set() {
+            true => None,
+            false => source.next_batch(learner.version())?,
+        };
+        if sync.agree_to_stop(delivery.is_none()) {
+            if delivery.is_none() && !stop.is_set() {
+                return Err(LearnError::SourceEnded(step));
+            }
             stopped = true;
             break;
         }
-        let Some(delivery) = source.next_batch(learner.version())? else {
+        let Some(delivery) = delivery else {
             return Err(LearnError::SourceEnded(step));
         };
         delivery

@@ -42,10 +42,14 @@ pub fn serve(
                 sockets.ingest.poll_item(zmq::POLLIN),
                 sockets.serve.poll_item(zmq::POLLIN),
             ];
-            zmq::poll(&mut items, 100).map_err(|source| NetError::Zmq {
-                what: "polling".into(),
-                source,
-            })?;
+            match zmq::poll(&mut items, 100) {
+                // A signal interrupted the wait: the loop sees the stop flag next.
+                Err(zmq::Error::EINTR) => continue,
+                other => other.map_err(|source| NetError::Zmq {
+                    what: "polling".into(),
+                    source,
+                })?,
+            };
             (items[0].is_readable(), items[1].is_readable())
         };
         if in_ready && take_batches(core, &mut sockets.ingest)? {

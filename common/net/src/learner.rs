@@ -2,7 +2,7 @@
 //! to the samplers ([`Publisher`]).
 
 use crate::socket::{NetError, Socket};
-use gfn_common::pipe::{Delivery, Weights};
+use gfn_common::pipe::{Delivery, Shutdown, Weights};
 use gfn_common::seam::{BatchSource, PipeError, WeightSink};
 use gfn_common::wire::{Message, WireWeights};
 use gfn_common::HyperGrid;
@@ -95,6 +95,8 @@ pub struct BufferClient {
     patience: Duration,
     /// To check replies before they reach the learner.
     grid: HyperGrid,
+    /// Once set (SIGINT, SIGTERM), waiting for a reply ends.
+    stop: Shutdown,
 }
 
 impl BufferClient {
@@ -122,7 +124,14 @@ impl BufferClient {
             queued: None,
             patience,
             grid,
+            stop: Shutdown::default(),
         }
+    }
+
+    /// Stops waiting for replies once `stop` is set: the learner loop then stops at this step.
+    pub fn stopping_on(mut self, stop: Shutdown) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// Tells the buffer that the run is over.
@@ -156,6 +165,9 @@ impl BufferClient {
         loop {
             if let Some(p) = &self.publisher {
                 p.borrow_mut().republish_if_quiet();
+            }
+            if self.stop.is_set() {
+                return Ok(None);
             }
             match self.socket.recv(100).map_err(transport)? {
                 Some((_, env)) => match env.body {

@@ -120,10 +120,11 @@ impl Socket {
         timeout_ms: i32,
     ) -> Result<bool, NetError> {
         let bytes = wire::encode(&self.run, &self.me, body);
-        let ready = self
-            .socket
-            .poll(zmq::POLLOUT, timeout_ms as i64)
-            .map_err(zmq_err("waiting to send"))?;
+        let ready = match self.socket.poll(zmq::POLLOUT, timeout_ms as i64) {
+            // A signal (SIGTERM, SIGINT) interrupted the wait: the caller sees its stop flag.
+            Err(zmq::Error::EINTR) => return Ok(false),
+            other => other.map_err(zmq_err("waiting to send"))?,
+        };
         if ready == 0 {
             return Ok(false);
         }
@@ -147,10 +148,11 @@ impl Socket {
             let left = deadline
                 .saturating_duration_since(Instant::now())
                 .as_millis() as i64;
-            let ready = self
-                .socket
-                .poll(zmq::POLLIN, left)
-                .map_err(zmq_err("waiting for a message"))?;
+            let ready = match self.socket.poll(zmq::POLLIN, left) {
+                // A signal interrupted the wait: report nothing yet; the caller sees its stop flag.
+                Err(zmq::Error::EINTR) => return Ok(None),
+                other => other.map_err(zmq_err("waiting for a message"))?,
+            };
             if ready == 0 {
                 return Ok(None);
             }

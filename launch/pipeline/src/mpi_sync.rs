@@ -55,7 +55,10 @@ impl GradientSync for MpiSync {
         let root = self.world.process_at_rank(0);
         root.broadcast_into(&mut len);
         bytes.resize(len as usize, 0);
-        root.broadcast_into(&mut bytes[..]);
+        // MPI refuses a broadcast of nothing (no checkpoint yet).
+        if len > 0 {
+            root.broadcast_into(&mut bytes[..]);
+        }
     }
 
     fn agree_to_stop(&mut self, mine: bool) -> bool {

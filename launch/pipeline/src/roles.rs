@@ -195,7 +195,7 @@ fn learner_on<L: AutodiffBackend>(
             TrainLog::default()
         }
     };
-    let mut pipes = LearnerPipes::open(cfg, net, rank, world, &learner)?;
+    let mut pipes = LearnerPipes::open(cfg, net, rank, world, &learner, stop)?;
     let result = match rank {
         0 => {
             let host = RunHost::new(cfg, opts, resumed.as_ref())?;
@@ -226,6 +226,7 @@ impl LearnerPipes {
         rank: usize,
         world: usize,
         learner: &Learner<B>,
+        stop: &Shutdown,
     ) -> Result<Self> {
         let me = format!("learner-{rank}");
         let ctx = zmq::Context::new();
@@ -253,7 +254,8 @@ impl LearnerPipes {
             Duration::from_secs(net.idle_timeout),
             Duration::from_secs(net.resend_after),
             cfg.grid()?,
-        );
+        )
+        .stopping_on(stop.clone());
         tracing::info!("{me} of {world}: batches from {buffer}");
         Ok(Self { client, publisher })
     }
