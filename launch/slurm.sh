@@ -62,6 +62,14 @@ node_addr() {
     echo "${addr:-$1}"
 }
 head_addr="$(node_addr "$head_node")"
+# Buffers and learner rank 0 listen on the head node's address only (ZeroMQ binds an IP, not a
+# name); GFN_BIND_HOST overrides it ('*' for every interface, with a token you keep private).
+bind_ip() {
+    local ip
+    ip="$(getent ahostsv4 "$1" 2>/dev/null | awk 'NR == 1 {print $1}')"
+    echo "${ip:-*}"
+}
+bind="${GFN_BIND_HOST:-$(bind_ip "$head_addr")}"
 
 # Learners spread over as many nodes as needed, rank 0 on the first node.
 if [[ -n "$learners_per_node" ]]; then
@@ -91,9 +99,9 @@ fi
 # One line per job step; `\$SLURM_PROCID` is expanded by each task. --overlap lets the steps
 # share the allocation's CPUs instead of waiting for each other.
 steps=(
-    "srun --overlap --nodes=1 --ntasks=$buffers --nodelist=$head_node bash -c 'exec $gfn buffer --id \$SLURM_PROCID --bind_host \"*\" $net $extra'"
+    "srun --overlap --nodes=1 --ntasks=$buffers --nodelist=$head_node bash -c 'exec $gfn buffer --id \$SLURM_PROCID --bind_host \"$bind\" $net $extra'"
     "srun --overlap$gpus --nodes=$n_nodes --ntasks-per-node=$samplers_per_node --nodelist=$nodes bash -c 'exec $gfn sampler --id \$SLURM_PROCID $net $extra'"
-    "srun --overlap$gpus --nodes=$learner_nodes --ntasks=$learners --nodelist=$learner_list --distribution=block --kill-on-bad-exit=1 --mpi=pmix $gfn learner --quiet --bind_host '*' $net $extra"
+    "srun --overlap$gpus --nodes=$learner_nodes --ntasks=$learners --nodelist=$learner_list --distribution=block --kill-on-bad-exit=1 --mpi=pmix $gfn learner --quiet --bind_host '$bind' $net $extra"
 )
 
 echo "# gfn on $n_nodes node(s): $buffers buffer(s) on $head_node ($head_addr), $learners learner(s) on $learner_list, $((samplers_per_node * n_nodes)) sampler(s)"

@@ -47,11 +47,25 @@ pub trait BatchSource {
     fn queue_depth(&self) -> Option<u64> {
         None
     }
+    /// What the source lost on the way (a buffer that died with trajectories in its queue).
+    fn losses(&self) -> SourceLosses {
+        SourceLosses::default()
+    }
     /// The source's own state for a checkpoint (an embedded buffer's contents), encoded by the
     /// crate that owns it; `None` when the source keeps nothing worth saving.
     fn snapshot(&self) -> Option<Vec<u8>> {
         None
     }
+}
+
+/// Trajectories a batch source knows were lost, and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourceLosses {
+    /// Times the buffer was seen to start over (it died and was started again).
+    pub buffer_restarts: u64,
+    /// Trajectories the buffer held when it was last heard from before each restart: at least
+    /// that many were lost with it.
+    pub trajectories_lost: u64,
 }
 
 /// Where learner rank 0 publishes new weights.

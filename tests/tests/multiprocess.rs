@@ -301,6 +301,8 @@ fn a_buffer_killed_and_started_again_is_rejoined() {
         .collect();
     assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
     assert!(summary["final_validation"]["exact_l1"].as_f64().unwrap() < 0.3);
+    assert_eq!(summary["losses"]["buffer_restarts"], 1, "{summary}");
+    assert!(summary["losses"]["trajectories_lost"].as_u64().is_some());
 }
 
 /// 10^4 junk messages at a buffer's two sockets and at a sampler's weight subscription, and

@@ -3,7 +3,7 @@
 
 use crate::socket::{NetError, Socket};
 use gfn_common::pipe::{Delivery, Shutdown, Weights};
-use gfn_common::seam::{BatchSource, PipeError, WeightSink};
+use gfn_common::seam::{BatchSource, PipeError, SourceLosses, WeightSink};
 use gfn_common::wire::{Message, WireWeights};
 use gfn_common::HyperGrid;
 use std::cell::RefCell;
@@ -97,6 +97,7 @@ pub struct BufferClient {
     grid: HyperGrid,
     /// Once set (SIGINT, SIGTERM), waiting for a reply ends.
     stop: Shutdown,
+    losses: SourceLosses,
 }
 
 impl BufferClient {
@@ -125,6 +126,7 @@ impl BufferClient {
             patience,
             grid,
             stop: Shutdown::default(),
+            losses: SourceLosses::default(),
         }
     }
 
@@ -132,6 +134,20 @@ impl BufferClient {
     pub fn stopping_on(mut self, stop: Shutdown) -> Self {
         self.stop = stop;
         self
+    }
+
+    /// A buffer counts what it received since it started: a count that went down means a new
+    /// buffer, and what the old one held when last heard from is lost.
+    fn notice_restart(&mut self, received: &[(String, u64)]) {
+        let total = |r: &[(String, u64)]| r.iter().map(|(_, n)| n).sum::<u64>();
+        if total(received) < total(&self.received) {
+            let lost = self.queued.unwrap_or(0);
+            self.losses.buffer_restarts += 1;
+            self.losses.trajectories_lost += lost;
+            tracing::warn!(
+                "the buffer started over: at least {lost} trajectories were lost with it"
+            );
+        }
     }
 
     /// Tells the buffer that the run is over.
@@ -213,6 +229,7 @@ impl BatchSource for BufferClient {
                     format!("{} trajectories for a request of {}", batch.len(), self.n)
                 }
                 Ok(()) => {
+                    self.notice_restart(&received);
                     self.received = received;
                     self.queued = Some(queued);
                     return Ok(Some(Delivery {
@@ -230,6 +247,10 @@ impl BatchSource for BufferClient {
 
     fn per_sampler(&self) -> Vec<(String, u64)> {
         self.received.clone()
+    }
+
+    fn losses(&self) -> SourceLosses {
+        self.losses
     }
 
     fn queue_depth(&self) -> Option<u64> {

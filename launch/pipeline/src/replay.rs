@@ -69,7 +69,7 @@ fn replay_on<L: AutodiffBackend>(
         )
     })?;
     tracing::info!("replayed {} epoch(s) of the recording", source.epochs);
-    host.finish(&learner, outcome, 0.0, None)
+    host.finish(&learner, outcome, 0.0, None, Default::default())
 }
 
 /// Logs what a recording holds, with a warning for anything lost (missing segments, frames the

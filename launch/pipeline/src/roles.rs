@@ -200,7 +200,10 @@ fn learner_on<L: AutodiffBackend>(
         0 => {
             let host = RunHost::new(cfg, opts, resumed.as_ref())?;
             drive(cfg, &mut learner, &mut pipes, &mut sync, host, log, stop)
-                .map(|(host, outcome)| host.finish(&learner, outcome, 0.0, None))
+                .map(|(host, outcome)| {
+                    let losses = gfn_common::seam::BatchSource::losses(&pipes.client);
+                    host.finish(&learner, outcome, 0.0, None, losses)
+                })
                 .and_then(|report| report.map(Some))
         }
         _ => drive(cfg, &mut learner, &mut pipes, &mut sync, Silent, log, stop).map(|_| None),

@@ -130,5 +130,11 @@ fn train_on<L: AutodiffBackend>(
     })?;
     let outcome = outcome?;
     let sampling = sampler_stats.sampling.as_secs_f64();
-    host.finish(&learner, outcome, sampling, buffer_report)
+    host.finish(
+        &learner,
+        outcome,
+        sampling,
+        buffer_report,
+        Default::default(),
+    )
 }

@@ -83,13 +83,15 @@ impl RunHost {
     }
 
     /// The report of a finished (or stopped) run: writes its summary line and plots. `sampling_s`
-    /// is the samplers' time where they run in this process; `source` is the buffer's report.
+    /// is the samplers' time where they run in this process; `source` is the buffer's report;
+    /// `losses` what the batch source lost on the way.
     pub fn finish<B: AutodiffBackend>(
         mut self,
         learner: &Learner<B>,
         outcome: LoopOutcome,
         sampling_s: f64,
         source: Option<serde_json::Value>,
+        losses: gfn_common::seam::SourceLosses,
     ) -> Result<TrainReport> {
         self.bar.finish_and_clear();
         let LoopOutcome { log, stopped } = outcome;
@@ -112,6 +114,7 @@ impl RunHost {
                 .unwrap_or_else(|e| e.to_string()),
             stopped,
             buffer: source,
+            losses,
         };
         let report = TrainReport {
             summary,

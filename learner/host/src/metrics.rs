@@ -70,6 +70,9 @@ pub struct Summary {
     /// Where the learner computed: `cpu`, or the GPU (a wgpu adapter's name, backend, driver).
     #[serde(default)]
     pub device: String,
+    /// Buffer restarts seen and the trajectories lost with them (multi-process runs).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub losses: gfn_common::seam::SourceLosses,
     /// The run stopped early on SIGINT or SIGTERM (a checkpoint holds where it got to).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
@@ -98,4 +101,8 @@ impl MetricsFile {
         writeln!(self.out, "{line}")?;
         self.out.flush()
     }
+}
+
+fn is_default<T: Default + PartialEq>(x: &T) -> bool {
+    *x == T::default()
 }
