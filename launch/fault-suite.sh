@@ -68,6 +68,15 @@ print(f'{s[-1]["final_validation"]["exact_l1"]:.2e}' if s and s[-1]["steps"] == 
 PY
 }
 
+# Trajectories a run reports lost with a buffer that started over.
+lost() {
+    python3 - "$1/metrics.jsonl" <<'PY'
+import json, sys
+s = [json.loads(l)["summary"] for l in open(sys.argv[1]) if l.startswith('{"summary"')]
+print(s[-1].get("losses", {}).get("trajectories_lost", 0) if s else "?")
+PY
+}
+
 # The PID of a role's gfn process in run NAME (the first, for several; not its srun).
 role_pid() {
     pgrep -f "^$gfn $2 .*--run_dir $out/$1( |$)" | head -n1
@@ -108,7 +117,8 @@ for role in buffer sampler; do
     wait_gone "$job" || took=hang
     [[ $took == hang ]] && hangs=$((hangs + 1))
     l1="$(final_l1 "$out/$role")"
-    outcome="rejoined"; [[ $l1 == unfinished ]] && { outcome="failed"; failures=$((failures + 1)); }
+    outcome="rejoined, $(lost "$out/$role") trajectories lost"
+    [[ $l1 == unfinished ]] && { outcome="failed"; failures=$((failures + 1)); }
     row "$role killed (SIGKILL) and started again" "$outcome" "${took} s" "$l1" "$([[ $took == hang ]] && echo 1 || echo 0)"
 done
 
