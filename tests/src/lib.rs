@@ -1,6 +1,13 @@
 //! Cross-role and cross-process integration tests of gfn (see `tests/`), and their helpers.
 
+use gfn_common::target::{distances, histogram, terminal_distribution};
+use gfn_common::{HyperGrid, RunConfig, TrajectoryBatch};
+use gfn_nn::backend::{cpu_device, Cpu};
+use gfn_nn::policy::forward_probs_all_states;
+use gfn_nn::{params, GflowNet, NetConfig};
+use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The `gfn` binary cargo built next to the running test (`cargo test --workspace` builds it).
 pub fn gfn_binary() -> PathBuf {
@@ -32,4 +39,58 @@ pub fn read_metrics(dir: &Path) -> (Vec<serde_json::Value>, Option<serde_json::V
         .collect();
     let summary = lines.iter().find_map(|l| l.get("summary").cloned());
     (validations, summary)
+}
+
+/// A random, non-uniform policy for `cfg` as flat parameters, and its exact terminal
+/// distribution (dynamic programming on the CPU): what rollouts of it must follow.
+pub fn random_policy(cfg: &RunConfig) -> (Vec<f32>, Vec<f64>) {
+    let grid = cfg.grid().unwrap();
+    let dev = cpu_device();
+    let net: GflowNet<Cpu> = GflowNet::new(
+        &NetConfig::new(&cfg.model(), &grid),
+        &mut SmallRng::seed_from_u64(9),
+        &dev,
+    );
+    let mut rng = SmallRng::seed_from_u64(10);
+    let flat: Vec<f32> = params::flatten(&net)
+        .iter()
+        .map(|_| rng.random_range(-0.3..0.3))
+        .collect();
+    let net = params::load(net, &flat).unwrap();
+    let probs = forward_probs_all_states(&net, None, &grid, cfg.preprocessor(), &dev).unwrap();
+    (flat, terminal_distribution(&grid, &probs))
+}
+
+/// The L1 distance between the terminal states of `batch` (valid on `grid`) and `exact`.
+pub fn rollout_l1(batch: &TrajectoryBatch, grid: &HyperGrid, exact: &[f64]) -> f64 {
+    batch.validate(grid).unwrap();
+    let mut x = vec![0u16; grid.ndim()];
+    let idx: Vec<usize> = batch
+        .iter()
+        .map(|(a, _, _)| {
+            TrajectoryBatch::terminal_state(grid.ndim(), a, &mut x);
+            grid.index(&x)
+        })
+        .collect();
+    distances(exact, &histogram(idx, exact.len())).l1
+}
+
+/// Polls `ready` every 20 ms for up to five minutes (tests act on observed events, not on
+/// fixed sleeps).
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < Duration::from_secs(300), "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGTERM to a child process (what Slurm sends at a time limit).
+pub fn terminate(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }

@@ -1,15 +1,11 @@
 //! Properties of the embedded pipeline: reproducibility, every estimator option trains, and the
 //! sampler's rollouts follow the exact terminal distribution computed by dynamic programming.
 
-use gfn_common::target::{distances, histogram, terminal_distribution};
-use gfn_common::{Loss, RunConfig, TrajectoryBatch};
+use gfn_common::{Loss, RunConfig};
 use gfn_nn::backend::{cpu_device, Cpu};
-use gfn_nn::policy::forward_probs_all_states;
-use gfn_nn::{params, GflowNet, NetConfig};
 use gfn_pipeline::train::train;
 use gfn_pipeline::HostOptions;
 use gfn_sampler::Sampler;
-use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 fn small(f: impl Fn(&mut RunConfig)) -> RunConfig {
     let mut c = RunConfig {
@@ -117,22 +113,8 @@ fn rollouts_follow_the_exact_terminal_distribution() {
         ..RunConfig::default()
     };
     let grid = cfg.grid().unwrap();
-    let dev = cpu_device();
-    // A random, non-uniform policy.
-    let net: GflowNet<Cpu> = GflowNet::new(
-        &NetConfig::new(&cfg.model(), &grid),
-        &mut SmallRng::seed_from_u64(9),
-        &dev,
-    );
-    let mut rng = SmallRng::seed_from_u64(10);
-    let flat: Vec<f32> = params::flatten(&net)
-        .iter()
-        .map(|_| rng.random_range(-0.3..0.3))
-        .collect();
-    let net = params::load(net, &flat).unwrap();
-    let probs = forward_probs_all_states(&net, None, &grid, cfg.preprocessor(), &dev).unwrap();
-    let exact = terminal_distribution(&grid, &probs);
-    let mut sampler = Sampler::<Cpu>::new(&cfg, 0, dev).unwrap();
+    let (flat, exact) = gfn_tests::random_policy(&cfg);
+    let mut sampler = Sampler::<Cpu>::new(&cfg, 0, cpu_device()).unwrap();
     sampler.set_weights(1, &flat).unwrap();
     let n = 40_000;
     // Host rollouts (the CPU's) and device rollouts (the GPU's, here on the CPU backend).
@@ -140,16 +122,7 @@ fn rollouts_follow_the_exact_terminal_distribution() {
         ("host", sampler.sample_on_host(n)),
         ("device", sampler.sample_on_device(n)),
     ] {
-        batch.validate(&grid).unwrap();
-        let mut x = vec![0u16; 2];
-        let idx: Vec<usize> = batch
-            .iter()
-            .map(|(a, _, _)| {
-                TrajectoryBatch::terminal_state(2, a, &mut x);
-                grid.index(&x)
-            })
-            .collect();
-        let l1 = distances(&exact, &histogram(idx, exact.len())).l1;
+        let l1 = gfn_tests::rollout_l1(&batch, &grid, &exact);
         // Expected L1 of n perfect samples over 25 bins is about 0.02.
         assert!(l1 < 0.05, "{name} rollouts vs DP: L1 {l1}");
     }

@@ -104,17 +104,9 @@ fn an_interrupted_campaign_resumes_its_run_from_a_checkpoint() {
     };
     let run = out.join("4d-h8-r0_0.1-TB").join("seed0");
     let child = campaign().spawn().unwrap();
-    let start = std::time::Instant::now();
-    while !run.join("checkpoint").join("checkpoint.gfnc").exists() {
-        assert!(start.elapsed().as_secs() < 300, "no checkpoint");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let saved = run.join("checkpoint").join("checkpoint.gfnc");
+    gfn_tests::wait_until("a checkpoint", || saved.exists());
+    gfn_tests::terminate(&child);
     let status = child.wait_with_output().unwrap().status;
     assert_eq!(status.code(), Some(143));
     let saved = gfn_host::checkpoint::load(&run.join("checkpoint"))

@@ -5,6 +5,7 @@
 //! a fixed time.
 
 use gfn_host::checkpoint;
+use gfn_tests::wait_until;
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -21,15 +22,6 @@ fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gfn-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
-}
-
-/// Polls `ready` every 20 ms for up to five minutes.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < Duration::from_secs(300), "never: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn metrics(dir: &Path) -> (Vec<Value>, Option<Value>) {

@@ -3,16 +3,11 @@
 //! CPU, and a `gfn learner --device wgpu` among CPU processes. Built with `--features wgpu`.
 #![cfg(feature = "wgpu")]
 
-use gfn_common::target::{distances, histogram, terminal_distribution};
-use gfn_common::{Device, RunConfig, TrajectoryBatch};
+use gfn_common::{Device, RunConfig};
 use gfn_nn::any_gpu::{wgpu_device, Wgpu};
-use gfn_nn::backend::{cpu_device, Cpu};
-use gfn_nn::policy::forward_probs_all_states;
-use gfn_nn::{params, GflowNet, NetConfig};
 use gfn_pipeline::train::train;
 use gfn_pipeline::HostOptions;
 use gfn_sampler::Sampler;
-use rand::{rngs::SmallRng, Rng, SeedableRng};
 
 const WGPU: Device = Device::Wgpu(None);
 
@@ -26,35 +21,11 @@ fn device_rollouts_on_wgpu_follow_the_exact_terminal_distribution() {
     };
     gfn_nn::backend::check_device(WGPU).expect("a wgpu adapter (lavapipe in CI)");
     let grid = cfg.grid().unwrap();
-    // A random, non-uniform policy, evaluated exactly on the CPU.
-    let net: GflowNet<Cpu> = GflowNet::new(
-        &NetConfig::new(&cfg.model(), &grid),
-        &mut SmallRng::seed_from_u64(9),
-        &cpu_device(),
-    );
-    let mut rng = SmallRng::seed_from_u64(10);
-    let flat: Vec<f32> = params::flatten(&net)
-        .iter()
-        .map(|_| rng.random_range(-0.3..0.3))
-        .collect();
-    let net = params::load(net, &flat).unwrap();
-    let dev = cpu_device();
-    let probs = forward_probs_all_states(&net, None, &grid, cfg.preprocessor(), &dev).unwrap();
-    let exact = terminal_distribution(&grid, &probs);
+    let (flat, exact) = gfn_tests::random_policy(&cfg);
     let mut sampler = Sampler::<Wgpu>::new(&cfg, 0, wgpu_device(None)).unwrap();
     sampler.set_weights(1, &flat).unwrap();
     let n = 20_000;
-    let batch = sampler.sample(n);
-    batch.validate(&grid).unwrap();
-    let mut x = vec![0u16; 2];
-    let idx: Vec<usize> = batch
-        .iter()
-        .map(|(a, _, _)| {
-            TrajectoryBatch::terminal_state(2, a, &mut x);
-            grid.index(&x)
-        })
-        .collect();
-    let l1 = distances(&exact, &histogram(idx, exact.len())).l1;
+    let l1 = gfn_tests::rollout_l1(&sampler.sample(n), &grid, &exact);
     // Expected L1 of n perfect samples over 25 bins is about 0.03.
     assert!(l1 < 0.07, "wgpu device rollouts vs DP: L1 {l1}");
 }

@@ -135,9 +135,9 @@ fn read_token_file(path: &std::path::Path) -> Result<String, TokenError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn bind_host_replaces_the_host_only() {
-        let mut n = NetArgs {
+    /// Network flags with nothing set.
+    fn bare() -> NetArgs {
+        NetArgs {
             run_token_file: None,
             id: 0,
             ingest: vec![],
@@ -146,7 +146,12 @@ mod tests {
             bind_host: None,
             idle_timeout: 1,
             resend_after: 2,
-        };
+        }
+    }
+
+    #[test]
+    fn bind_host_replaces_the_host_only() {
+        let mut n = bare();
         assert_eq!(n.bind_address("tcp://node3:5555"), "tcp://node3:5555");
         n.bind_host = Some("*".into());
         assert_eq!(n.bind_address("tcp://node3:5555"), "tcp://*:5555");
@@ -160,13 +165,7 @@ mod tests {
         std::fs::write(&path, "s3cret\n").unwrap();
         let args = NetArgs {
             run_token_file: Some(path.clone()),
-            id: 0,
-            ingest: vec![],
-            serve: vec![],
-            weights: String::new(),
-            bind_host: None,
-            idle_timeout: 1,
-            resend_after: 2,
+            ..bare()
         };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(
