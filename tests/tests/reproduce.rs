@@ -37,7 +37,8 @@ fn the_reduced_tb_paper_grid_writes_its_table_and_plots() {
     assert_eq!(rows.len(), 30, "2 environments × 3 R0 × 5 variants");
     for row in &rows {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        let exact_l1: f64 = cells[2]
+        assert_eq!(cells[2], "1", "one seed: {row}");
+        let exact_l1: f64 = cells[3]
             .parse()
             .unwrap_or_else(|_| panic!("exact L1 of {row}"));
         assert!(

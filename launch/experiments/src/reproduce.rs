@@ -322,7 +322,37 @@ pub fn run(preset_name: &str, campaign: &Campaign, out: &Path, stop: &Shutdown) 
     if stop.is_set() {
         tracing::warn!("stopped: the same command resumes the campaign where it stopped");
     }
-    write_results(preset_name, &preset.claims, &points, seeds, out)
+    write_results(preset_name, &preset.claims, &points, out)
+}
+
+/// Every finished run of a configuration in the results folder, by seed, whatever `--seeds` this
+/// invocation had: a second invocation that adds seeds to part of a grid (`--seeds 3 --only
+/// 2d-`) must not shrink the report of the rest. Each is checked against the settings its seed
+/// would be run with, so a run of another grid is refused rather than averaged in.
+fn finished_seeds(point: &GridPoint, out: &Path) -> Result<Vec<RunResult>> {
+    let mut seeds: Vec<u64> = match std::fs::read_dir(out.join(&point.name)) {
+        Ok(entries) => entries
+            .filter_map(|e| {
+                e.ok()?
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix("seed")?
+                    .parse()
+                    .ok()
+            })
+            .collect(),
+        Err(_) => vec![],
+    };
+    seeds.sort_unstable();
+    let mut runs = vec![];
+    for seed in seeds {
+        let cfg = run_config(point, seed, out);
+        if let Some(run) = read_run(&cfg.run_dir) {
+            check_same_settings(&cfg)?;
+            runs.push(run);
+        }
+    }
+    Ok(runs)
 }
 
 /// One run, resumed from its checkpoint if it has one; a finished run's checkpoint is deleted
@@ -351,16 +381,13 @@ fn write_results(
     preset: &str,
     claims: &[Claim],
     points: &[GridPoint],
-    seeds: u64,
     out: &Path,
 ) -> Result<PathBuf> {
-    let mut md = format!("# {preset}: results\n\nMean ± standard deviation over {seeds} seed(s) of the final validation.\n\n");
-    md += "| configuration | exact L1 | paper L1 (mean) | sampled L1 | \\|log Z − log Z*\\| | \\|mean log Z − log Z*\\| | modes found | trajectories to exact L1 ≤ 0.5 / 0.2 / 0.1 | wall s |\n|---|---|---|---|---|---|---|---|---|\n";
+    let mut md = format!("# {preset}: results\n\nMean ± standard deviation of the final validation over the finished seeds of each configuration (their number in the seeds column).\n\n");
+    md += "| configuration | seeds | exact L1 | paper L1 (mean) | sampled L1 | \\|log Z − log Z*\\| | \\|mean log Z − log Z*\\| | modes found | trajectories to exact L1 ≤ 0.5 / 0.2 / 0.1 | wall s |\n|---|---|---|---|---|---|---|---|---|---|\n";
     let mut configs: Vec<ConfigRuns> = vec![];
     for p in points {
-        let runs: Vec<RunResult> = (0..seeds)
-            .filter_map(|s| read_run(&out.join(&p.name).join(format!("seed{s}"))))
-            .collect();
+        let runs = finished_seeds(p, out)?;
         let last: Vec<&Validation> = runs.iter().filter_map(|r| r.validations.last()).collect();
         let col = |f: fn(&Validation) -> Option<f64>| -> Vec<f64> {
             last.iter()
@@ -395,8 +422,9 @@ fn write_results(
         let wall: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} |",
             p.name,
+            runs.len(),
             cell(&col(|v| v.exact_l1)),
             cell(&col(|v| v.paper_l1)),
             cell(&col(|v| v.sampled_l1)),
@@ -524,6 +552,44 @@ mod tests {
         std::fs::write(dir.join("metrics.jsonl"), validation).unwrap();
         assert!(read_run(&dir).is_none());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_report_takes_every_finished_seed_of_a_configuration() {
+        let out = std::env::temp_dir().join(format!("gfn-seeds-{}", std::process::id()));
+        let point = GridPoint {
+            name: "2d-h8-r0_0.1-TB".into(),
+            env: (2, 8),
+            r0: 0.1,
+            variant: "TB".into(),
+            config: RunConfig::default(),
+        };
+        let write = |seed: u64, cfg: &RunConfig, finished: bool| {
+            let dir = out.join(&point.name).join(format!("seed{seed}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("config.toml"), cfg.to_toml().unwrap()).unwrap();
+            let summary = if finished {
+                "{\"summary\":{\"wall_s\":1.0}}"
+            } else {
+                ""
+            };
+            std::fs::write(dir.join("metrics.jsonl"), summary).unwrap();
+        };
+        // Seeds 0 and 4 finished, 1 still running: seed 4 counts though a `--seeds 3` grid
+        // would not run it.
+        for (seed, finished) in [(0, true), (1, false), (4, true)] {
+            write(seed, &run_config(&point, seed, &out), finished);
+        }
+        std::fs::create_dir_all(out.join(&point.name).join("seedling")).unwrap();
+        assert_eq!(finished_seeds(&point, &out).unwrap().len(), 2);
+        // A finished run of another budget is refused, not averaged in.
+        let other = RunConfig {
+            n_trajectories: 7,
+            ..run_config(&point, 5, &out)
+        };
+        write(5, &other, true);
+        assert!(finished_seeds(&point, &out).is_err());
+        let _ = std::fs::remove_dir_all(&out);
     }
 
     #[test]
