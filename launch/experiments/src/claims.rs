@@ -266,10 +266,11 @@ fn subtb_faster(configs: &[ConfigRuns]) -> String {
                 })
             })
             .collect();
-        let mine = mean_sd(&areas(subtb)).0;
-        if others.is_empty() || areas(subtb).is_empty() {
+        let subtb_areas = areas(subtb);
+        if others.is_empty() || subtb_areas.is_empty() {
             continue;
         }
+        let mine = mean_sd(&subtb_areas).0;
         let row_gaps: Vec<Gap> = others
             .iter()
             .map(|c| Gap {
