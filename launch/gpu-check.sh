@@ -1,25 +1,61 @@
 #!/usr/bin/env bash
 # The GPU device check: TB on the GPU against the CPU (same seed and budget), the training
-# benchmark with the GPU rows (4-D H=16 batch 512 among them), and sampler scaling (1, 2, 4, 8
-# CPU sampler processes feeding one GPU learner). The GPU machine has no Rust toolchain, so the
-# check runs in two places:
+# benchmark with the GPU rows (4-D H=16 batch 512 among them), and sampler scaling on the GPU
+# machine's cores (CPU samplers feeding a GPU learner, CPU only, GPU samplers). The GPU machine
+# has no Rust toolchain, so the check runs in two places:
 #
-#   launch/gpu-check.sh build          # here: the release binary with --features cuda, in gpu-bin/
-#   launch/gpu-check.sh run [OUT]      # on the GPU machine (carry gpu-bin/): a short table, and
-#                                      # every output under OUT (default gpu-check/)
+#   launch/gpu-check.sh build          # here: two release binaries, compressed to carry:
+#                                      # gpu-bin/gfn.xz (cuda) and gpu-bin/gfn-mpi.xz (cuda, mpi)
+#   launch/gpu-check.sh run [OUT]      # on the GPU machine (carry gpu-bin/): a short table per
+#                                      # section, every output under OUT (default gpu-check/)
 #
-# `run` is sized to finish within 5 minutes on one H200. It exits non-zero when the GPU's exact
-# L1 is more than 0.01 from the CPU's.
+# `run` holds a time budget (GPU_CHECK_BUDGET seconds, default 330, which leaves room for a
+# rerun within a 15-minute loan): each section gets at most its own limit and what is left of
+# the budget, and sections that no longer fit are skipped and say so. With GPU_CHECK_COPY set
+# to a folder, OUT is packed into GPU_CHECK_COPY/gpu-check.tgz after every section, so a call
+# cut short still brings back what finished. It exits non-zero when the GPU's exact L1 is more
+# than 0.01 from the CPU's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build() {
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gfn-target-cuda}"
-    CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}" \
-        cargo build --release -p gfn-launch --features cuda
+    export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
     mkdir -p gpu-bin
-    cp "$CARGO_TARGET_DIR/release/gfn" gpu-bin/gfn
-    echo "built gpu-bin/gfn"
+    local features name
+    for features in cuda cuda,mpi; do
+        name=gfn${features#cuda}
+        cargo build --release -p gfn-launch --features "$features"
+        xz -T0 -6 -c "$CARGO_TARGET_DIR/release/gfn" > "gpu-bin/${name/,/-}.xz"
+    done
+    ls -l gpu-bin
+}
+
+# Unpacks a carried binary into /tmp and prints its path.
+unpack() {
+    xz -dc "gpu-bin/$1.xz" > "/tmp/$1"
+    chmod +x "/tmp/$1"
+    echo "/tmp/$1"
+}
+
+# burn-cuda compiles its kernels at run time with NVRTC: it needs the CUDA headers (CUDA_PATH)
+# and libnvrtc on the loader's path.
+cuda_env() {
+    if [[ -z "${CUDA_PATH:-}" ]]; then
+        local nvcc
+        nvcc="$(command -v nvcc || true)"
+        if [[ -n "$nvcc" ]]; then
+            CUDA_PATH="$(dirname "$(dirname "$(readlink -f "$nvcc")")")"
+        else
+            CUDA_PATH=/usr/local/cuda
+        fi
+        export CUDA_PATH
+    fi
+    local lib
+    for lib in "$CUDA_PATH/lib64" "$CUDA_PATH/targets/x86_64-linux/lib"; do
+        [[ -d "$lib" ]] && LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    done
+    export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
 }
 
 # The final exact L1 in a `gfn train` summary.
@@ -27,27 +63,99 @@ exact_l1() {
     grep -o '"exact_l1": [0-9.eE+-]*' "$1" | head -n 1 | awk '{ print $2 }'
 }
 
-run() {
-    local out="${1:-gpu-check}" gfn="${GFN:-gpu-bin/gfn}" status=0
-    mkdir -p "$out"
-    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader |
-        tee "$out/gpu.txt"
-    echo "== correctness: 2-D H=8 TB, batch 128, 32,000 trajectories, seed 1, CPU and GPU"
+# Runs `$3…` as section `$1` under the smaller of its own limit (`$2` s) and what is left of
+# the budget; skips it when less than 20 s are left.
+section() {
+    local name="$1" own="$2" left=$((DEADLINE - SECONDS))
+    shift 2
+    local limit=$((own < left ? own : left))
+    if ((limit < 20)); then
+        echo "== $name: skipped, ${left}s of the budget left" | tee -a "$OUT_DIR/skipped.txt"
+        return 0
+    fi
+    echo "== $name (at most ${limit}s; ${left}s of the budget left)"
+    local start=$SECONDS rc=0
+    # Through bash, so that a section can be one of this script's functions.
+    timeout --kill-after=5 "$limit" bash -o pipefail -c '"$@"' "$name" "$@" || rc=$?
+    # Whatever a killed section left running would hold the output open.
+    pkill -KILL -f -- "$GFN" || true
+    echo "== $name: exit $rc after $((SECONDS - start))s" | tee -a "$OUT_DIR/sections.txt"
+    if [[ -n "${GPU_CHECK_COPY:-}" ]]; then
+        tar czf "$GPU_CHECK_COPY/gpu-check.tgz" -C "$(dirname "$OUT_DIR")" "$(basename "$OUT_DIR")"
+    fi
+    return 0
+}
+
+# What the machine has; it runs in a pipeline's subshell, so a failed probe stops nothing.
+probe() {
+    set +e
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader ||
+        echo "nvidia-smi failed"
+    echo "cores: $(nproc); CUDA_PATH=$CUDA_PATH"
+    find -L "$CUDA_PATH" -maxdepth 4 -name 'libnvrtc.so*' 2>/dev/null | head -n 3
+    if command -v mpirun; then mpirun --version | head -n 1; else echo "no mpirun"; fi
+    ldd "$GFN" | grep -E "not found|zmq|mpi|cuda"
+    "$GFN" --version
+}
+
+correctness() {
+    local device
     for device in cpu cuda; do
-        "$gfn" train --config configs/tb-2d8-reference.toml --device "$device" --quiet \
-            --run_dir "$out/tb2d8-$device" > "$out/tb2d8-$device.json"
+        "$GFN" train --config configs/tb-2d8-reference.toml --device "$device" --quiet \
+            --run_dir "$OUT_DIR/tb2d8-$device" > "$OUT_DIR/tb2d8-$device.json"
     done
-    awk -v cpu="$(exact_l1 "$out/tb2d8-cpu.json")" -v gpu="$(exact_l1 "$out/tb2d8-cuda.json")" \
+    awk -v cpu="$(exact_l1 "$OUT_DIR/tb2d8-cpu.json")" \
+        -v gpu="$(exact_l1 "$OUT_DIR/tb2d8-cuda.json")" \
         'BEGIN { d = cpu - gpu; if (d < 0) d = -d
                  printf "| exact L1 cpu | exact L1 cuda | difference | within 0.01 |\n|---|---|---|---|\n"
                  printf "| %.4f | %.4f | %.4f | %s |\n", cpu, gpu, d, (d <= 0.01 ? "yes" : "NO")
-                 exit (d > 0.01) }' | tee "$out/correctness.md" || status=1
-    echo "== training benchmark on the GPU"
-    "$gfn" bench --device cuda --steps_small 500 --steps_large 200 \
-        --json "$out/bench-cuda.json" | tee "$out/bench-cuda.md"
-    echo "== sampler scaling: 4-D H=16, batch 512, CPU samplers feeding one GPU learner"
-    "$gfn" bench-pipeline --samplers 1,2,4,8 --height 16 --batch_size 512 --steps 100 \
-        --learner_device cuda | tee "$out/scaling.md"
+                 exit (d > 0.01) }' | tee "$OUT_DIR/correctness.md"
+}
+
+scaling() {
+    local name="$1"
+    shift
+    "$GFN" bench-pipeline --height 16 --batch_size 512 "$@" | tee "$OUT_DIR/scaling-$name.md"
+}
+
+run() {
+    OUT_DIR="${1:-gpu-check}"
+    DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-330}))
+    mkdir -p "$OUT_DIR"
+    OUT_DIR="$(cd "$OUT_DIR" && pwd)"
+    GFN="${GFN:-$(unpack gfn)}"
+    cuda_env
+    # The MPI build needs the machine's Open MPI; without it the MPI section is skipped.
+    GFN_MPI="$(unpack gfn-mpi 2>/dev/null || true)"
+    if [[ -z "$GFN_MPI" ]] || ! "$GFN_MPI" --version > /dev/null 2>&1; then
+        echo "no usable MPI build: the MPI learner section is skipped" | tee "$OUT_DIR/mpi.txt"
+        GFN_MPI=""
+    fi
+    export GFN GFN_MPI OUT_DIR
+    export -f correctness scaling exact_l1
+    export RUST_LOG="${RUST_LOG:-warn}"
+    probe 2>&1 | tee "$OUT_DIR/probe.txt"
+    local status=0
+    section "correctness: 2-D H=8 TB, batch 128, 32,000 trajectories, CPU and GPU" 90 \
+        correctness
+    grep -q "| yes |" "$OUT_DIR/correctness.md" 2>/dev/null || status=1
+    section "training benchmark on the GPU" 100 \
+        "$GFN" bench --device cuda --steps_small 200 --steps_large 100 \
+        --json "$OUT_DIR/bench-cuda.json"
+    section "scaling: CPU samplers feeding one GPU learner" 50 \
+        scaling cpu-to-gpu --samplers 1,2,4,8 --steps 100 --learner_device cuda
+    section "scaling: CPU only, CPU samplers feeding one 8-thread CPU learner" 40 \
+        scaling cpu-only --samplers 1,2,4,8 --steps 100 --learner_threads 8
+    if [[ -n "$GFN_MPI" ]]; then
+        section "scaling: CPU only, 8 CPU samplers feeding 2 MPI learners of 4 threads" 25 \
+            env GFN="$GFN_MPI" bash -c 'scaling cpu-mpi --samplers 8 --steps 100 --learners 2 \
+            --learner_threads 4'
+    fi
+    section "scaling: GPU samplers feeding one GPU learner" 40 \
+        scaling gpu-to-gpu --samplers 1,2,4 --steps 100 --learner_device cuda \
+        --sampler_device cuda
+    nvidia-smi --query-gpu=name,clocks.sm,temperature.gpu,power.draw --format=csv \
+        >> "$OUT_DIR/probe.txt" 2>&1 || true
     return "$status"
 }
 

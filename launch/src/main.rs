@@ -114,9 +114,16 @@ struct PipelineArgs {
     /// Trajectories per sampler batch and per learner step.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
-    /// Where the learner computes (the samplers use the CPU).
+    /// Where the learners compute.
     #[arg(long, default_value_t = Device::Cpu)]
     learner_device: Device,
+    /// Compute threads of each learner on the CPU.
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    learner_threads: usize,
+    /// Where the samplers roll out.
+    #[arg(long, default_value_t = Device::Cpu)]
+    sampler_device: Device,
 }
 
 #[derive(Args)]
@@ -336,11 +343,14 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
         }
         Command::BenchPipeline(args) => {
             gfn_nn::backend::check_device(args.learner_device)?;
+            gfn_nn::backend::check_device(args.sampler_device)?;
             let layout = bench_pipeline::Layout {
                 height: args.height,
                 batch_size: args.batch_size,
                 learners: args.learners,
                 learner_device: args.learner_device,
+                learner_threads: args.learner_threads,
+                sampler_device: args.sampler_device,
             };
             let rows = bench_pipeline::run(&args.samplers, &layout, args.steps)?;
             println!("{}", bench_pipeline::markdown(&rows));

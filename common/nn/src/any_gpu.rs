@@ -90,6 +90,7 @@ mod with_wgpu {
     /// burn's device for the adapter `--device wgpu[:N]` picks: burn-wgpu addresses adapters
     /// by kind and rank within the kind.
     pub fn wgpu_device(index: Option<usize>) -> WgpuDevice {
+        crate::gpu_runtime::configure();
         let Ok((i, all)) = pick(index) else {
             return WgpuDevice::DefaultDevice;
         };

@@ -103,6 +103,7 @@ pub type GpuAutodiff = burn::backend::Autodiff<Gpu>;
 /// The GPU with the given index.
 #[cfg(feature = "cuda")]
 pub fn gpu_device(index: usize) -> burn::backend::cuda::CudaDevice {
+    crate::gpu_runtime::configure();
     burn::backend::cuda::CudaDevice::new(index)
 }
 

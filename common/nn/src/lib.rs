@@ -7,10 +7,13 @@
 //! - [`policy`]: host-side helpers that turn states into network inputs and logits into
 //!   masked log-probabilities;
 //! - [`backend`]: concrete backends and CPU float settings;
-//! - [`any_gpu`]: any GPU through wgpu (Vulkan, Metal, DirectX 12): adapters and their choice.
+//! - [`any_gpu`]: any GPU through wgpu (Vulkan, Metal, DirectX 12): adapters and their choice;
+//! - `gpu_runtime`: the GPU backends' autotuning level, set before the first GPU is used.
 
 pub mod any_gpu;
 pub mod backend;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod gpu_runtime;
 pub mod layer;
 pub mod net;
 pub mod params;

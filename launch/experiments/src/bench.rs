@@ -1,14 +1,16 @@
 //! `gfn bench`: iterations/s and trajectories/s of full training steps, the time split, and the
-//! learner's achieved GFLOP/s against this machine's own measured SGEMM rate.
+//! learner's achieved GFLOP/s against the same device's measured SGEMM rate.
 
 use anyhow::Result;
 use gfn_common::{Device, Loss, RunConfig};
-use gfn_nn::backend::{cpu_device, init_cpu_threads, Cpu};
-use gfn_nn::burn::tensor::{Distribution, Tensor};
+use gfn_nn::backend::init_cpu_threads;
+use gfn_pipeline::device::sgemm_gflops;
 use gfn_pipeline::train::train;
 use gfn_pipeline::HostOptions;
 use serde::Serialize;
-use std::time::Instant;
+
+/// Learner steps of the untimed run before each timed one on a GPU.
+const GPU_WARMUP_STEPS: u64 = 30;
 
 /// One benchmark row.
 #[derive(Debug, Clone, Serialize)]
@@ -29,19 +31,6 @@ pub struct BenchRow {
 fn mlp_flops(cfg: &RunConfig, input: usize, output: usize) -> f64 {
     let h = cfg.hidden_dim as f64;
     2.0 * (input as f64 * h + (cfg.n_hidden as f64 - 1.0) * h * h + h * output as f64)
-}
-
-/// Single-thread SGEMM rate of the CPU backend on square matrices of side `n`, in GFLOP/s.
-pub fn sgemm_gflops(n: usize, reps: usize) -> f64 {
-    let dev = cpu_device();
-    let a = Tensor::<Cpu, 2>::random([n, n], Distribution::Default, &dev);
-    let b = Tensor::<Cpu, 2>::random([n, n], Distribution::Default, &dev);
-    let _ = a.clone().matmul(b.clone()).into_data();
-    let t = Instant::now();
-    for _ in 0..reps {
-        let _ = a.clone().matmul(b.clone()).into_data();
-    }
-    2.0 * (n * n * n * reps) as f64 / t.elapsed().as_secs_f64() / 1e9
 }
 
 /// Runs one configuration for `steps` learner steps and reports throughput.
@@ -82,8 +71,13 @@ pub fn run(
     device: Device,
 ) -> Result<Vec<BenchRow>> {
     init_cpu_threads(threads);
-    let sgemm = gfn_nn::backend::role_pool(threads).install(|| sgemm_gflops(1024, 10));
-    tracing::info!("SGEMM 1024^3, {threads} thread(s): {sgemm:.1} GFLOP/s");
+    // The ceiling of the device the runs use: a GPU needs larger products to reach its rate.
+    let (n, reps) = match device {
+        Device::Cpu => (1024, 10),
+        _ => (4096, 20),
+    };
+    let sgemm = gfn_nn::backend::role_pool(threads).install(|| sgemm_gflops(device, n, reps))?;
+    tracing::info!("SGEMM {n}^3 on {device}, {threads} thread(s): {sgemm:.1} GFLOP/s");
     let base = RunConfig {
         ndim: 4,
         loss: Loss::Tb,
@@ -122,6 +116,16 @@ pub fn run(
             Device::Cpu => name.to_string(),
             gpu => format!("{name} ({gpu})"),
         };
+        if device != Device::Cpu {
+            // A GPU compiles and autotunes each kernel at its first use: an untimed short run
+            // first keeps that out of the measured one.
+            let warm = RunConfig {
+                n_trajectories: GPU_WARMUP_STEPS * batch as u64,
+                record: None,
+                ..cfg.clone()
+            };
+            train(&warm, HostOptions::default())?;
+        }
         let row = bench_config(&name, &cfg, sgemm)?;
         tracing::info!(
             "{name}: {:.1} it/s, {:.0} traj/s",

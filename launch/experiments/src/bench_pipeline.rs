@@ -18,6 +18,8 @@ pub struct PipelineRow {
     pub samplers: usize,
     pub learners: usize,
     pub trajectories_per_s: f64,
+    /// Trajectories/s once running (see `Measured`).
+    pub steady_trajectories_per_s: f64,
     pub steps_per_s: f64,
     pub allreduce_ms_per_step: f64,
     pub bytes_per_trajectory: f64,
@@ -32,8 +34,12 @@ pub struct Layout {
     pub batch_size: usize,
     /// Learner replicas (mpirun when more than one).
     pub learners: usize,
-    /// Where the learners compute; samplers use the CPU.
+    /// Where the learners compute.
     pub learner_device: Device,
+    /// Compute threads of each learner (CPU learners).
+    pub learner_threads: usize,
+    /// Where the samplers roll out.
+    pub sampler_device: Device,
 }
 
 /// The benchmark's run: 4-D, R0 0.1, TB, no validation in the timed part.
@@ -69,6 +75,25 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Has the child killed when this process ends, however it ends: a benchmark killed by a time
+/// limit leaves no samplers or learners running (or holding its output pipe open).
+#[cfg(target_os = "linux")]
+fn dies_with_parent(c: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child's own settings.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn dies_with_parent(_: &mut Command) {}
+
 struct Kill(Vec<Child>);
 
 impl Drop for Kill {
@@ -87,9 +112,15 @@ fn measure(
     samplers: usize,
     layout: &Layout,
     dir: &Path,
-) -> Result<(f64, f64, f64)> {
+) -> Result<Measured> {
     let learners = layout.learners;
-    let learner_device = ["--device".to_string(), layout.learner_device.to_string()];
+    let learner_device = [
+        "--device".to_string(),
+        layout.learner_device.to_string(),
+        "--threads".to_string(),
+        layout.learner_threads.to_string(),
+    ];
+    let sampler_device = ["--device".to_string(), layout.sampler_device.to_string()];
     let net: Vec<String> = vec![
         "--ingest".into(),
         format!("tcp://127.0.0.1:{}", free_port()?),
@@ -105,6 +136,7 @@ fn measure(
     let command = |program: &Path| {
         let mut c = Command::new(program);
         c.env("GFN_RUN_TOKEN", &token);
+        dies_with_parent(&mut c);
         c
     };
     let quiet = |c: &mut Command| -> Result<Child> {
@@ -120,7 +152,8 @@ fn measure(
                 .arg("sampler")
                 .args(["--id", &i.to_string()])
                 .args(&net)
-                .args(cfg_flags),
+                .args(cfg_flags)
+                .args(&sampler_device),
         )?);
     }
     let status = if learners > 1 {
@@ -151,17 +184,51 @@ fn measure(
     };
     ensure!(status.success(), "learner failed with {status}");
     let text = std::fs::read_to_string(dir.join("metrics.jsonl"))?;
-    let summary: serde_json::Value = text
+    read_metrics(&text)
+}
+
+/// What one layout's learner reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Measured {
+    /// Trajectories/s over the whole run, start-up included.
+    trajectories_per_s: f64,
+    /// Trajectories/s between the first validation (after step 1) and the last: without the
+    /// processes' start, the first batch's wait, and kernel compilation on a GPU. One of the
+    /// two validations is inside that span; half the validation time is taken off for it.
+    steady_trajectories_per_s: f64,
+    steps_per_s: f64,
+    allreduce_ms_per_step: f64,
+}
+
+/// Reads the learner's `metrics.jsonl`: its validations and its summary.
+fn read_metrics(text: &str) -> Result<Measured> {
+    let records: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|l| l.get("summary").cloned())
+        .collect();
+    let summary = records
+        .iter()
+        .find_map(|l| l.get("summary"))
         .context("no summary in the learner's metrics")?;
-    let steps = summary["steps"].as_f64().unwrap_or(1.0).max(1.0);
-    Ok((
-        summary["trajectories_per_s"].as_f64().unwrap_or(0.0),
-        summary["steps_per_s"].as_f64().unwrap_or(0.0),
-        1e3 * summary["time"]["sync"].as_f64().unwrap_or(0.0) / steps,
-    ))
+    let validations: Vec<&serde_json::Value> =
+        records.iter().filter_map(|l| l.get("validation")).collect();
+    let field = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    let steps = field(summary, "steps").max(1.0);
+    let steady = match (validations.first(), validations.last()) {
+        (Some(a), Some(b)) if field(b, "step") > field(a, "step") => {
+            let span = field(b, "wall_s")
+                - field(a, "wall_s")
+                - summary["time"]["validation"].as_f64().unwrap_or(0.0) / 2.0;
+            (field(b, "trajectories") - field(a, "trajectories")) / span.max(1e-9)
+        }
+        _ => field(summary, "trajectories_per_s"),
+    };
+    Ok(Measured {
+        trajectories_per_s: field(summary, "trajectories_per_s"),
+        steady_trajectories_per_s: steady,
+        steps_per_s: field(summary, "steps_per_s"),
+        allreduce_ms_per_step: 1e3 * summary["time"]["sync"].as_f64().unwrap_or(0.0) / steps,
+    })
 }
 
 /// Measures every sampler count in `layout`.
@@ -193,14 +260,20 @@ pub fn run(sampler_counts: &[usize], layout: &Layout, steps: u64) -> Result<Vec<
     for &s in sampler_counts {
         let dir =
             std::env::temp_dir().join(format!("gfn-bench-pipeline-{}-{s}", std::process::id()));
-        let (tps, sps, ar) = measure(&gfn, &flags, s, layout, &dir)?;
-        tracing::info!("{s} sampler(s), {learners} learner(s): {tps:.0} traj/s, {sps:.1} steps/s");
+        let m = measure(&gfn, &flags, s, layout, &dir)?;
+        tracing::info!(
+            "{s} sampler(s), {learners} learner(s): {:.0} traj/s ({:.0} steady), {:.1} steps/s",
+            m.trajectories_per_s,
+            m.steady_trajectories_per_s,
+            m.steps_per_s
+        );
         rows.push(PipelineRow {
             samplers: s,
             learners,
-            trajectories_per_s: tps,
-            steps_per_s: sps,
-            allreduce_ms_per_step: ar,
+            trajectories_per_s: m.trajectories_per_s,
+            steady_trajectories_per_s: m.steady_trajectories_per_s,
+            steps_per_s: m.steps_per_s,
+            allreduce_ms_per_step: m.allreduce_ms_per_step,
             bytes_per_trajectory: bytes,
         });
         let _ = std::fs::remove_dir_all(&dir);
@@ -210,13 +283,14 @@ pub fn run(sampler_counts: &[usize], layout: &Layout, steps: u64) -> Result<Vec<
 
 /// The rows as a Markdown table.
 pub fn markdown(rows: &[PipelineRow]) -> String {
-    let mut s = String::from("| samplers | learners | traj/s into learners | learner steps/s | all-reduce ms/step | bytes/trajectory |\n|---|---|---|---|---|---|\n");
+    let mut s = String::from("| samplers | learners | traj/s into learners | steady traj/s | learner steps/s | all-reduce ms/step | bytes/trajectory |\n|---|---|---|---|---|---|---|\n");
     for r in rows {
         s += &format!(
-            "| {} | {} | {:.0} | {:.1} | {:.3} | {:.1} |\n",
+            "| {} | {} | {:.0} | {:.0} | {:.1} | {:.3} | {:.1} |\n",
             r.samplers,
             r.learners,
             r.trajectories_per_s,
+            r.steady_trajectories_per_s,
             r.steps_per_s,
             r.allreduce_ms_per_step,
             r.bytes_per_trajectory

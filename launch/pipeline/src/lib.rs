@@ -10,7 +10,7 @@
 //! - [`resume`]: continuing a run from its checkpoint, on every learner replica;
 //! - [`signals`]: SIGINT and SIGTERM as a clean stop.
 
-mod device;
+pub mod device;
 #[cfg(feature = "mpi")]
 pub mod mpi_sync;
 pub mod replay;
