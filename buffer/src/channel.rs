@@ -2,7 +2,7 @@
 //! the learner asks on its own thread. The buffer reads the channel only when it cannot answer,
 //! so the order of inserts and samples, and with it every result, is the same on every run.
 
-use crate::core::{BufferCore, Output};
+use crate::core::{BufferCore, CoreState, Output};
 use gfn_common::pipe::Delivery;
 use gfn_common::seam::{BatchSource, PipeError};
 use gfn_common::TrajectoryBatch;
@@ -33,6 +33,11 @@ impl ChannelBuffer {
             n,
             received: 0,
         }
+    }
+
+    /// The buffer's state machine (what it holds, its counters).
+    pub fn core(&self) -> &BufferCore {
+        &self.core
     }
 
     /// Closes the recording and returns the buffer's report.
@@ -72,5 +77,12 @@ impl BatchSource for ChannelBuffer {
 
     fn snapshot(&self) -> Option<Vec<u8>> {
         Some(self.core.state().encode())
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), PipeError> {
+        let state = CoreState::decode(bytes, self.core.grid())
+            .map_err(|e| PipeError::Invalid(format!("the buffer's contents: {e}")))?;
+        self.core.restore(state);
+        Ok(())
     }
 }

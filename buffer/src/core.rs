@@ -9,7 +9,7 @@ use crate::limiter::RateLimiter;
 use crate::recorder::Recorder;
 use crate::store::Store;
 use gfn_common::rng::{stream_rng, Stream};
-use gfn_common::{HyperGrid, TrajectoryBatch};
+use gfn_common::{Damaged, HyperGrid, TrajectoryBatch};
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -126,8 +126,8 @@ impl CoreState {
     }
 
     /// Reads a state written by [`CoreState::encode`] and checks it against `grid`.
-    pub fn decode(bytes: &[u8], grid: &HyperGrid) -> Result<Self, String> {
-        let state: Self = rmp_serde::from_slice(bytes).map_err(|e| e.to_string())?;
+    pub fn decode(bytes: &[u8], grid: &HyperGrid) -> Result<Self, Damaged> {
+        let state: Self = rmp_serde::from_slice(bytes).map_err(|e| Damaged(e.to_string()))?;
         state.store.check(grid)?;
         Ok(state)
     }
@@ -195,6 +195,11 @@ impl BufferCore {
     /// Continues from a checkpointed state.
     pub fn restore(&mut self, state: CoreState) {
         self.state = state;
+    }
+
+    /// The grid the buffer's trajectories live on.
+    pub fn grid(&self) -> &HyperGrid {
+        &self.grid
     }
 
     /// The state a checkpoint keeps (batches still waiting for room are not part of it: their

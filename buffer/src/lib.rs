@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`core`]: the buffer's state machine (store, rate limiter, budget, stale data, peers),
 //!   free of any transport;
-//! - [`channel`]: its driver in one process (crossbeam); the ZeroMQ driver is in `gfn-net`;
+//! - [`channel`]: its driver in one process (crossbeam); [`net`]: its driver between processes
+//!   (ZeroMQ sockets from `gfn-net`);
 //! - [`setup`]: a buffer as the run's configuration describes it;
 //! - [`store`]: the storage policies a buffer serves from (FIFO queue or replay);
 //! - [`replay`]: the replay buffer (FIFO, reward-prioritised or diverse capacity);
@@ -15,6 +16,7 @@ pub mod channel;
 pub mod core;
 pub mod dump;
 pub mod limiter;
+pub mod net;
 pub mod recorder;
 pub mod recording;
 pub mod replay;

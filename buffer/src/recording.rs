@@ -31,9 +31,9 @@ impl DumpSource {
     }
 }
 
-impl DumpSource {
+impl BatchSource for DumpSource {
     /// Continues from a position saved by [`BatchSource::snapshot`].
-    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), PipeError> {
         let word = |i: usize| -> Option<u64> {
             Some(u64::from_le_bytes(
                 bytes.get(i * 8..i * 8 + 8)?.try_into().ok()?,
@@ -45,15 +45,13 @@ impl DumpSource {
                 self.epochs = epochs;
                 Ok(())
             }
-            _ => Err(format!(
+            _ => Err(PipeError::Invalid(format!(
                 "not a position in a recording of {} trajectories",
                 self.data.len()
-            )),
+            ))),
         }
     }
-}
 
-impl BatchSource for DumpSource {
     fn snapshot(&self) -> Option<Vec<u8>> {
         let mut b = (self.next as u64).to_le_bytes().to_vec();
         b.extend(self.epochs.to_le_bytes());

@@ -2,7 +2,7 @@
 //! newest (FIFO) or the highest-reward (prioritised) trajectories; sampling is uniform without
 //! replacement.
 
-use gfn_common::{HyperGrid, ReplayPolicy, TrajectoryBatch};
+use gfn_common::{Damaged, HyperGrid, ReplayPolicy, TrajectoryBatch};
 use rand::seq::index::{sample, sample_weighted};
 use rand::Rng;
 
@@ -99,18 +99,20 @@ impl ReplayBuffer {
     }
 
     /// Checks restored contents: one use count per trajectory, every trajectory valid.
-    pub fn check(&self, grid: &HyperGrid) -> Result<(), String> {
+    pub fn check(&self, grid: &HyperGrid) -> Result<(), Damaged> {
         if self.capacity == 0 {
-            return Err("replay buffer of capacity 0".into());
+            return Err(Damaged::new("replay buffer of capacity 0"));
         }
         if self.times_sampled.len() != self.items.len() {
-            return Err(format!(
+            return Err(Damaged(format!(
                 "replay buffer of {} trajectories with {} use counts",
                 self.items.len(),
                 self.times_sampled.len()
-            ));
+            )));
         }
-        self.items.validate(grid).map_err(|e| e.to_string())
+        self.items
+            .validate(grid)
+            .map_err(|e| Damaged(e.to_string()))
     }
 
     /// Most trajectories held at once.
@@ -233,7 +235,7 @@ mod tests {
         assert!(rb.check(&grid).is_ok());
         // One use count per trajectory: a checkpoint with fewer is refused, not indexed past.
         rb.times_sampled.pop();
-        assert!(rb.check(&grid).unwrap_err().contains("use counts"));
+        assert!(rb.check(&grid).unwrap_err().0.contains("use counts"));
         rb.times_sampled.push(0);
         assert!(rb.check(&HyperGrid::new(1, 4).unwrap()).is_err());
     }

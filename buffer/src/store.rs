@@ -2,7 +2,7 @@
 //! replay buffer (uniform samples of the stored trajectories).
 
 use crate::replay::ReplayBuffer;
-use gfn_common::{HyperGrid, TrajectoryBatch};
+use gfn_common::{Damaged, HyperGrid, TrajectoryBatch};
 use rand::Rng;
 
 /// A FIFO queue of trajectories, bounded: when full, the oldest are dropped (and counted).
@@ -160,20 +160,20 @@ impl Store {
 
     /// Checks restored contents (a checkpoint): every trajectory valid on `grid`, positions
     /// and counters consistent.
-    pub fn check(&self, grid: &HyperGrid) -> Result<(), String> {
+    pub fn check(&self, grid: &HyperGrid) -> Result<(), Damaged> {
         match self {
             Store::Fifo(q) => {
                 if q.capacity == 0 {
-                    return Err("FIFO of capacity 0".into());
+                    return Err(Damaged::new("FIFO of capacity 0"));
                 }
                 if q.head > q.queue.len() {
-                    return Err(format!(
+                    return Err(Damaged(format!(
                         "FIFO head {} beyond {} trajectories",
                         q.head,
                         q.queue.len()
-                    ));
+                    )));
                 }
-                q.queue.validate(grid).map_err(|e| e.to_string())
+                q.queue.validate(grid).map_err(|e| Damaged(e.to_string()))
             }
             Store::Replay(rb) => rb.check(grid),
         }
@@ -223,6 +223,7 @@ mod tests {
         assert!(Store::Fifo(q.clone())
             .check(&grid)
             .unwrap_err()
+            .0
             .contains("head"));
         q.head = 0;
         q.queue.actions[0] = 7; // not an action of a 1-D grid

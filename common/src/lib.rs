@@ -14,6 +14,7 @@
 //! - [`wire`]: the messages between processes and their envelope.
 
 pub mod config;
+pub mod damaged;
 pub mod dedup;
 pub mod env;
 pub mod pipe;
@@ -26,6 +27,7 @@ pub mod trajectory;
 pub mod wire;
 
 pub use config::{Activation, Device, Loss, LrSchedule, ReplayPolicy, RunConfig, SubTbWeighting};
+pub use damaged::Damaged;
 pub use env::HyperGrid;
 pub use preprocess::Preprocessor;
 pub use reward::{Reward, RewardKind};

@@ -56,6 +56,16 @@ pub trait BatchSource {
     fn snapshot(&self) -> Option<Vec<u8>> {
         None
     }
+    /// Continues from bytes that [`BatchSource::snapshot`] wrote: the mirror of a checkpoint.
+    /// A source that snapshots nothing refuses any bytes: they were written by another kind of
+    /// source (another mode's checkpoint).
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), PipeError> {
+        Err(PipeError::Invalid(format!(
+            "this batch source keeps no state, but the checkpoint holds {} bytes of one \
+             (written by another mode?)",
+            bytes.len()
+        )))
+    }
 }
 
 /// Trajectories a batch source knows were lost, and why.

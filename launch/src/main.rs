@@ -258,15 +258,22 @@ fn main() -> ExitCode {
         // Stopped by SIGINT or SIGTERM, cleanly: 130 or 143, as shells expect.
         Ok(()) => signals::exit_code().map_or(ExitCode::SUCCESS, ExitCode::from),
         Err(e) => {
-            let usage = e.downcast_ref::<ConfigError>().is_some()
-                || e.downcast_ref::<gfn_buffer::dump::DumpError>().is_some()
-                || e.downcast_ref::<gfn_buffer::setup::BufferSetupError>()
-                    .is_some()
-                || e.downcast_ref::<gfn_net::TokenError>().is_some();
             eprintln!("error: {e:#}");
-            ExitCode::from(if usage { 2 } else { 1 })
+            ExitCode::from(if is_bad_input(&e) { 2 } else { 1 })
         }
     }
+}
+
+/// Whether `e` is the user's input at fault (exit code 2: a refused flag or config, a damaged
+/// or foreign dump or checkpoint, a missing token) rather than the run or the machine (1).
+fn is_bad_input(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ConfigError>().is_some()
+        || e.downcast_ref::<gfn_buffer::dump::DumpError>().is_some()
+        || e.downcast_ref::<gfn_buffer::setup::BufferSetupError>()
+            .is_some()
+        || e.downcast_ref::<gfn_net::TokenError>().is_some()
+        || e.downcast_ref::<gfn_host::Error>()
+            .is_some_and(gfn_host::Error::is_bad_input)
 }
 
 fn try_main(matches: &ArgMatches) -> Result<()> {

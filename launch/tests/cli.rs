@@ -172,3 +172,50 @@ fn the_benchmark_runs_and_reports_every_configuration() {
         assert!(its.is_finite() && its > 0.0, "{row}");
     }
 }
+
+#[test]
+fn damaged_foreign_and_other_runs_checkpoints_are_refused_with_exit_code_2() {
+    let dir = std::env::temp_dir().join(format!("gfn-cli-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ck, run) = (dir.join("ck"), dir.join("run"));
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--quiet",
+            "--n_trajectories",
+            "640",
+            "--batch_size",
+            "16",
+            "--checkpoint_every",
+            "10",
+            "--checkpoint_dir",
+            ck.to_str().unwrap(),
+            "--run_dir",
+            run.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        gfn(&args)
+    };
+    assert_eq!(train(&[]).0, 0, "the first run");
+    let file = ck.join("checkpoint.gfnc");
+    let good = std::fs::read(&file).unwrap();
+    let refused = |why: &str| {
+        let (code, _, err) = train(&["--resume"]);
+        assert_eq!(code, 2, "{why}: {err}");
+        err
+    };
+    let (code, _, err) = train(&["--resume", "--loss", "db"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("loss") && err.contains("refusing"), "{err}");
+    let mut damaged = good.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    std::fs::write(&file, &damaged).unwrap();
+    assert!(refused("damaged").contains("damaged"));
+    std::fs::write(&file, b"not a checkpoint at all").unwrap();
+    assert!(refused("foreign").contains("not a gfn checkpoint"));
+    std::fs::write(&file, &good).unwrap();
+    let (code, _, err) = train(&["--resume"]);
+    assert_eq!(code, 0, "the intact checkpoint resumes: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

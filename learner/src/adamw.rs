@@ -2,6 +2,7 @@
 //! groups as ranges. Flat state makes the update one fused pass, and makes gradient all-reduce,
 //! weight publication and checkpoints plain vector operations.
 
+use gfn_common::Damaged;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -40,23 +41,23 @@ impl FlatAdamW {
     }
 
     /// Checks a restored state against `n` parameters: moment lengths and group ranges.
-    pub fn check(&self, n: usize) -> Result<(), String> {
+    pub fn check(&self, n: usize) -> Result<(), Damaged> {
         if self.m.len() != n || self.v.len() != n {
-            return Err(format!(
+            return Err(Damaged(format!(
                 "optimizer moments of {} and {} values for {n} parameters",
                 self.m.len(),
                 self.v.len()
-            ));
+            )));
         }
         match self
             .groups
             .iter()
             .find(|g| g.range.start > g.range.end || g.range.end > n)
         {
-            Some(g) => Err(format!(
+            Some(g) => Err(Damaged(format!(
                 "optimizer group {:?} outside {n} parameters",
                 g.range
-            )),
+            ))),
             None => Ok(()),
         }
     }
@@ -133,8 +134,8 @@ mod tests {
             p[0]
         );
         assert!(opt.check(2).is_ok());
-        assert!(opt.check(3).unwrap_err().contains("moments"));
+        assert!(opt.check(3).unwrap_err().0.contains("moments"));
         opt.groups[1].range = 1..5;
-        assert!(opt.check(2).unwrap_err().contains("outside"));
+        assert!(opt.check(2).unwrap_err().0.contains("outside"));
     }
 }

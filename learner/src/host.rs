@@ -3,20 +3,12 @@
 //! implements only what it needs.
 
 use crate::learner::Learner;
-use crate::log::TrainLog;
+use crate::log::{LagStats, TrainLog};
 use gfn_common::pipe::Delivery;
 use gfn_nn::burn::tensor::backend::AutodiffBackend;
 
 /// A host's failure (writing metrics or a checkpoint): it ends the run.
 pub type HostError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Policy lag (learner version − trajectory version) over a stretch of steps.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct LagStats {
-    pub min: Option<u64>,
-    pub max: Option<u64>,
-    pub mean: Option<f64>,
-}
 
 /// Everything the loop knows at a validation step.
 pub struct ValidationPoint<'a, B: AutodiffBackend> {

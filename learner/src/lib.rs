@@ -18,7 +18,7 @@ pub mod loss;
 pub mod run;
 
 pub use gfn_common::seam::{BatchSource, Nowhere, WeightSink};
-pub use host::{LagStats, LearnerHost, Silent, ValidationPoint};
+pub use host::{LearnerHost, Silent, ValidationPoint};
 pub use learner::{GradientSync, Learner, LearnerSpec, LocalSync, StepStats};
-pub use log::{TimeSplit, TrainLog};
+pub use log::{LagStats, TimeSplit, TrainLog};
 pub use run::{run_steps, LearnError, LoopOutcome, Plan};

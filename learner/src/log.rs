@@ -1,9 +1,16 @@
 //! What the learner loop records as it goes: losses, where the time went, and the policy lag.
 
-use crate::host::LagStats;
 use crate::learner::StepStats;
 use gfn_common::TrajectoryBatch;
 use serde::{Deserialize, Serialize};
+
+/// Policy lag (learner version − trajectory version) over a stretch of steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LagStats {
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    pub mean: Option<f64>,
+}
 
 /// Where the time of the run went, in seconds.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]

@@ -237,20 +237,22 @@ mod tests {
         let x = a.sample_on_device(64);
         x.validate(&grid).unwrap();
         assert_eq!(x, b.sample_on_device(64));
-        // ε and T change the trajectories; they stay valid.
-        let mut c = Sampler::<Cpu>::new(
-            &RunConfig {
-                epsilon: 0.5,
-                temperature: 2.0,
-                ..cfg.clone()
-            },
-            3,
-            dev,
-        )
-        .unwrap();
-        let y = c.sample_on_device(64);
-        y.validate(&grid).unwrap();
-        assert_ne!(y, b.sample_on_device(64));
+        // ε and T each change the first batch of the same stream; it stays valid.
+        for (epsilon, temperature) in [(0.5, 1.0), (0.0, 2.0)] {
+            let mut c = Sampler::<Cpu>::new(
+                &RunConfig {
+                    epsilon,
+                    temperature,
+                    ..cfg.clone()
+                },
+                3,
+                dev,
+            )
+            .unwrap();
+            let y = c.sample_on_device(64);
+            y.validate(&grid).unwrap();
+            assert_ne!(y, x, "epsilon {epsilon}, temperature {temperature}");
+        }
     }
 
     #[test]

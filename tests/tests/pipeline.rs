@@ -65,34 +65,39 @@ fn the_rate_limiter_shapes_a_one_process_run() {
 #[test]
 fn every_loss_and_estimator_option_trains() {
     type Tweak = fn(&mut RunConfig);
-    let options: Vec<(&str, Tweak)> = vec![
-        ("tied TB", |c| c.tied = true),
-        ("tied DB", |c| {
+    // Each option's bar on the final exact L1 is about twice what it reached (2026-12-04); every
+    // run starts near 1.38. The runs are bit-reproducible on one machine; the margin is for
+    // another machine's float rounding.
+    let options: Vec<(&str, f64, Tweak)> = vec![
+        ("tied TB", 0.17, |c| c.tied = true),
+        ("tied DB", 0.12, |c| {
             c.tied = true;
             c.loss = Loss::Db
         }),
-        ("tied SubTB", |c| {
+        ("tied SubTB", 0.19, |c| {
             c.tied = true;
             c.loss = Loss::SubTb
         }),
-        ("uniform PB", |c| c.uniform_pb = true),
-        ("tabular TB", |c| {
+        ("uniform PB", 0.16, |c| c.uniform_pb = true),
+        ("tabular TB", 0.79, |c| {
             c.tabular = true;
             c.lr = 0.1
         }),
-        ("noisy", |c| c.n_noisy_layers = 2),
-        ("ZVar", |c| c.loss = Loss::ZVar),
-        ("ModifiedDB", |c| c.loss = Loss::ModifiedDb),
-        ("replay prioritized", |c| {
+        ("noisy", 0.63, |c| c.n_noisy_layers = 2),
+        ("ZVar", 0.17, |c| c.loss = Loss::ZVar),
+        ("ModifiedDB", 0.044, |c| c.loss = Loss::ModifiedDb),
+        ("replay prioritized", 1.0, |c| {
             c.replay_buffer_size = 100;
             c.replay_policy = gfn_common::ReplayPolicy::Prioritized
         }),
-        ("epsilon and temperature", |c| {
+        ("epsilon and temperature", 0.42, |c| {
             c.epsilon = 0.1;
             c.temperature = 2.0
         }),
     ];
-    for (name, f) in options {
+    let plain = small(|c| c.n_trajectories = 4_000);
+    let plain = train(&plain, HostOptions::default()).unwrap();
+    for (name, bar, f) in options {
         let cfg = small(|c| {
             c.n_trajectories = 4_000;
             f(c)
@@ -101,7 +106,15 @@ fn every_loss_and_estimator_option_trains() {
         let first = r.validations.first().unwrap().exact_l1.unwrap();
         let last = r.summary.final_validation.exact_l1.unwrap();
         assert!(r.losses.iter().all(|l| l.is_finite()), "{name}");
-        assert!(last < first, "{name}: exact L1 {first} -> {last}");
+        // An option that was silently ignored would train the plain run, seed for seed.
+        assert_ne!(
+            r.summary.params_checksum, plain.summary.params_checksum,
+            "{name} changes the run"
+        );
+        assert!(
+            last < bar && last < first,
+            "{name}: exact L1 {first} -> {last}, above its bar {bar}"
+        );
     }
 }
 

@@ -1,10 +1,12 @@
 //! Offline replay: a recorded `gfn train` run (2-D H=8, TB) trains a fresh learner with TB, and
-//! with DB on the same dump, to an exact L1 of at most 0.05.
+//! with DB on the same dump, to an exact L1 of at most 0.05; a replay resumed from its checkpoint
+//! ends on the uninterrupted replay's parameters.
 
 use gfn_common::{Loss, RunConfig};
 use gfn_pipeline::replay::{inspect, replay};
 use gfn_pipeline::train::train;
 use gfn_pipeline::HostOptions;
+use std::path::Path;
 
 #[test]
 fn a_recorded_run_replays_with_tb_and_db() {
@@ -47,9 +49,55 @@ fn a_recorded_run_replays_with_tb_and_db() {
             .unwrap();
         assert!(l1 <= 0.05, "{loss} replay: exact L1 {l1}");
     }
+    resumed_replay_ends_like_the_uninterrupted_one(&base, &dir);
     let other = RunConfig { height: 9, ..base };
     let err = replay(&other, &dir, HostOptions::default(), &Default::default())
         .unwrap_err()
         .to_string();
     assert!(err.contains("refusing"), "{err}");
+}
+
+/// A replay of 50 steps checkpoints at step 40; resumed with a budget of 100 steps, it goes on
+/// from the recording position and the learner state of step 40, and ends on the parameters of
+/// a 100-step replay that was never stopped.
+fn resumed_replay_ends_like_the_uninterrupted_one(base: &RunConfig, recording: &Path) {
+    let ck = recording.with_extension("ck");
+    let _ = std::fs::remove_dir_all(&ck);
+    let run = |steps: u64, resume: bool| {
+        let cfg = RunConfig {
+            n_trajectories: steps * base.batch_size as u64,
+            checkpoint_dir: Some(ck.clone()),
+            checkpoint_every: 20,
+            resume,
+            seed: 3,
+            ..base.clone()
+        };
+        replay(&cfg, recording, HostOptions::default(), &Default::default())
+            .unwrap()
+            .summary
+    };
+    let whole = RunConfig {
+        n_trajectories: 100 * base.batch_size as u64,
+        seed: 3,
+        ..base.clone()
+    };
+    let whole = replay(
+        &whole,
+        recording,
+        HostOptions::default(),
+        &Default::default(),
+    )
+    .unwrap()
+    .summary;
+    let first = run(50, false);
+    assert_eq!((first.steps, first.resumed_from), (50, None));
+    let resumed = run(100, true);
+    assert_eq!(
+        resumed.resumed_from,
+        Some(40),
+        "the last checkpoint of the first part"
+    );
+    assert_eq!(resumed.steps, 100);
+    assert_eq!(resumed.params_checksum, whole.params_checksum);
+    let _ = std::fs::remove_dir_all(&ck);
 }

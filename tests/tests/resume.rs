@@ -106,6 +106,10 @@ fn sigterm_leaves_a_checkpoint_that_resumes_exactly() {
     let summary = summary.unwrap();
     assert_eq!(summary["steps"], 1500);
     assert_eq!(
+        summary["resumed_from"], saved.step,
+        "resumed from the checkpoint"
+    );
+    assert_eq!(
         checksum(&summary),
         checksum(&whole),
         "the resumed run ends exactly"
@@ -147,8 +151,9 @@ impl Drop for Procs {
 }
 
 /// A buffer, one sampler and a learner; the learner is killed after its first checkpoint and
-/// started again with `--resume`. Returns the metrics of the finished run.
-fn killed_learner_run(name: &str, sync: bool, kill: bool) -> (Vec<Value>, Value) {
+/// started again with `--resume`. Returns the metrics of the finished run, and the step of the
+/// checkpoint the learner was started again from.
+fn killed_learner_run(name: &str, sync: bool, kill: bool) -> (Vec<Value>, Value, Option<u64>) {
     let root = temp(name);
     let (dir, ck) = (root.join("run"), root.join("ck"));
     let net = net_flags();
@@ -182,6 +187,7 @@ fn killed_learner_run(name: &str, sync: bool, kill: bool) -> (Vec<Value>, Value)
         c.spawn().unwrap()
     };
     let mut first = learner(false);
+    let mut resumed_from = None;
     if kill {
         wait_until("a checkpoint", || {
             checkpoint::load(&ck)
@@ -195,18 +201,27 @@ fn killed_learner_run(name: &str, sync: bool, kill: bool) -> (Vec<Value>, Value)
             !status.success(),
             "the learner had finished before the kill"
         );
+        resumed_from = checkpoint::load(&ck).unwrap().map(|c| c.step);
         first = learner(true);
     }
     assert!(finish(first).success(), "the learner failed");
     drop(procs);
     let (validations, summary) = metrics(&dir);
-    (validations, summary.expect("the run finished"))
+    (
+        validations,
+        summary.expect("the run finished"),
+        resumed_from,
+    )
 }
 
 #[test]
 fn a_killed_learner_resumes_from_its_checkpoint_and_trains_the_full_budget() {
-    let (validations, summary) = killed_learner_run("learner-kill", false, true);
+    let (validations, summary, resumed_from) = killed_learner_run("learner-kill", false, true);
     assert_eq!(summary["steps"], 200, "the full budget");
+    // A learner that ignored its checkpoint would also train 200 steps and validate each once.
+    let resumed_from = resumed_from.expect("a checkpoint before the kill");
+    assert!(resumed_from >= 50, "checkpoint step {resumed_from}");
+    assert_eq!(summary["resumed_from"], resumed_from, "resumed from it");
     let steps: Vec<u64> = validations
         .iter()
         .map(|v| v["step"].as_u64().unwrap())
@@ -220,8 +235,8 @@ fn a_killed_learner_resumes_from_its_checkpoint_and_trains_the_full_budget() {
 
 #[test]
 fn with_sync_a_resumed_learner_ends_like_the_uninterrupted_run() {
-    let (_, whole) = killed_learner_run("learner-sync-whole", true, false);
-    let (_, resumed) = killed_learner_run("learner-sync-kill", true, true);
+    let (_, whole, _) = killed_learner_run("learner-sync-whole", true, false);
+    let (_, resumed, _) = killed_learner_run("learner-sync-kill", true, true);
     assert_eq!(resumed["steps"], 200);
     assert_eq!(checksum(&resumed), checksum(&whole));
 }

@@ -5,10 +5,10 @@
 //! Layout:
 //! - [`socket`]: a ZeroMQ socket speaking the gfn protocol, with typed errors;
 //! - [`sampler`]: a sampler's batch sink and weight subscription;
-//! - [`learner`]: a learner's batch source and weight publisher;
-//! - [`buffer`]: the buffer's driver, between two ROUTER sockets and a `gfn_buffer::BufferCore`.
+//! - [`learner`]: a learner's batch source and weight publisher.
+//!
+//! The buffer's ZeroMQ loop lives in its role crate (`gfn_buffer::net`), over these sockets.
 
-pub mod buffer;
 pub mod learner;
 pub mod sampler;
 pub mod socket;

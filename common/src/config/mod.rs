@@ -341,8 +341,9 @@ pub struct RunConfig {
     /// Threads of the CPU backend's matrix kernels.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Where the sampler and learner compute: cpu, cuda or cuda:N (GPU N; needs a build with
-    /// the `cuda` feature).
+    /// Where the sampler and learner compute: cpu, cuda or cuda:N (NVIDIA GPU N; a build with
+    /// the `cuda` feature), wgpu or wgpu:N (any GPU through Vulkan, Metal or DirectX 12; a
+    /// build with the `wgpu` feature).
     #[arg(long, default_value_t = Device::Cpu)]
     pub device: Device,
     /// Record every trajectory batch the buffer receives into this folder (a dump).

@@ -298,3 +298,31 @@ pub fn markdown(rows: &[PipelineRow]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_steady_rate_leaves_out_the_start_and_half_the_validation_time() {
+        let text = r#"{"validation": {"step": 1, "trajectories": 512, "wall_s": 3.0}}
+{"validation": {"step": 101, "trajectories": 51712, "wall_s": 5.5}}
+{"summary": {"steps": 101, "trajectories_per_s": 9402.2, "steps_per_s": 18.4,
+ "time": {"validation": 1.0, "sync": 0.202}}}"#
+            .replace("\n ", " ");
+        let m = read_metrics(&text).unwrap();
+        // 51,200 trajectories in 2.5 s, less half of the 1 s spent validating.
+        assert!((m.steady_trajectories_per_s - 25_600.0).abs() < 1e-6);
+        assert_eq!(m.trajectories_per_s, 9402.2);
+        assert!((m.allreduce_ms_per_step - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn one_validation_falls_back_on_the_whole_run_and_no_summary_is_an_error() {
+        let text = r#"{"validation": {"step": 1, "trajectories": 512, "wall_s": 3.0}}
+{"summary": {"steps": 1, "trajectories_per_s": 170.0, "steps_per_s": 0.3, "time": {}}}"#;
+        assert_eq!(read_metrics(text).unwrap().steady_trajectories_per_s, 170.0);
+        let err = read_metrics(r#"{"validation": {"step": 1}}"#).unwrap_err();
+        assert!(err.to_string().contains("no summary"), "{err}");
+    }
+}

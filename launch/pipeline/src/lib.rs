@@ -7,14 +7,12 @@
 //! - [`roles`]: `gfn sampler`, `gfn buffer` and `gfn learner`, each role its own process over
 //!   ZeroMQ (learner replicas over MPI with the `mpi` feature);
 //! - [`replay`]: `gfn replay` (a learner fed by a recording) and `gfn dump inspect`;
-//! - [`resume`]: continuing a run from its checkpoint, on every learner replica;
 //! - [`signals`]: SIGINT and SIGTERM as a clean stop.
 
 pub mod device;
 #[cfg(feature = "mpi")]
 pub mod mpi_sync;
 pub mod replay;
-pub mod resume;
 pub mod roles;
 pub mod signals;
 pub mod train;

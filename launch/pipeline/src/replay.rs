@@ -2,15 +2,15 @@
 //! samplers, and describing a recording.
 
 use crate::device::with_backend;
-use crate::resume;
 use anyhow::{Context, Result};
 use gfn_buffer::dump::{Dump, DumpReport};
 use gfn_buffer::recording::DumpSource;
 use gfn_common::pipe::Shutdown;
 use gfn_common::seam::Nowhere;
 use gfn_common::RunConfig;
-use gfn_host::{HostOptions, RunHost, TrainReport};
-use gfn_learner::{run_steps, Learner, LocalSync, Plan, TrainLog};
+use gfn_host::session::{Finish, Session};
+use gfn_host::{HostOptions, TrainReport};
+use gfn_learner::LocalSync;
 use gfn_nn::backend::{init_cpu_threads, role_pool};
 use gfn_nn::burn::tensor::backend::AutodiffBackend;
 use std::ops::RangeInclusive;
@@ -43,33 +43,14 @@ fn replay_on<L: AutodiffBackend>(
     let mut source = DumpSource::new(&dump, cfg.batch_size)
         .with_context(|| format!("{}: the recording holds no trajectory", from.display()))?;
     init_cpu_threads(cfg.threads);
-    let mut learner = Learner::<L>::new(cfg, device)?;
-    let resumed = resume::load(cfg, &mut LocalSync)?;
-    let mut log = TrainLog::default();
-    if let Some(ck) = &resumed {
-        log = resume::restore(ck, &mut learner)?;
-        if let Some(bytes) = &ck.source {
-            source
-                .restore(bytes)
-                .map_err(|e| anyhow::anyhow!("the checkpoint's replay position: {e}"))?;
-        }
-    }
-    let mut host = RunHost::new(cfg, opts, resumed.as_ref())?;
-    let plan = Plan::for_run(cfg);
-    let outcome = role_pool(cfg.threads).install(|| {
-        run_steps(
-            &mut learner,
-            &mut source,
-            &mut Nowhere,
-            &mut LocalSync,
-            &mut host,
-            plan,
-            log,
-            stop,
-        )
-    })?;
+    let mut session = Session::<L>::open(cfg, opts, device, &mut LocalSync)?;
+    session.restore_source(&mut source)?;
+    let outcome = role_pool(cfg.threads)
+        .install(|| session.run(&mut source, &mut Nowhere, &mut LocalSync, stop))?;
     tracing::info!("replayed {} epoch(s) of the recording", source.epochs);
-    host.finish(&learner, outcome, 0.0, None, Default::default())
+    session
+        .finish(outcome, Finish::default())?
+        .context("rank 0 reports the run")
 }
 
 /// Logs what a recording holds, with a warning for anything lost (missing segments, frames the

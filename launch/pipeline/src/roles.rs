@@ -2,15 +2,15 @@
 //! runs its role crate's loop with the `gfn-net` adapters as its pipes.
 
 use crate::device::with_backend;
-use crate::resume;
 use anyhow::{ensure, Context, Result};
 use gfn_buffer::dump::Dump;
+use gfn_buffer::net::{serve, write_report, BufferSockets};
 use gfn_buffer::{new_core, BufferReport, Hosting};
 use gfn_common::pipe::{Shutdown, WeightBoard};
 use gfn_common::RunConfig;
-use gfn_host::{HostOptions, RunHost, TrainReport};
-use gfn_learner::{run_steps, GradientSync, Learner, LearnerHost, Plan, Silent, TrainLog};
-use gfn_net::buffer::{serve, write_report, BufferSockets};
+use gfn_host::session::{Finish, Session};
+use gfn_host::{HostOptions, TrainReport};
+use gfn_learner::{GradientSync, Learner};
 use gfn_net::learner::{BufferClient, Publisher, PublisherSink};
 use gfn_net::sampler::{receive_weights, BufferSink};
 use gfn_net::{Join, NetArgs, Socket};
@@ -183,37 +183,26 @@ fn learner_on<L: AutodiffBackend>(
         cfg.batch_size
     );
     init_cpu_threads(cfg.threads);
-    let mut learner = Learner::<L>::new(cfg, device)?;
-    let resumed = resume::load(cfg, &mut sync)?;
-    let log = match &resumed {
-        Some(ck) => resume::restore(ck, &mut learner)?,
-        None => {
-            // Every replica starts from rank 0's weights.
-            let mut params = learner.weights().params;
-            sync.broadcast(&mut params);
-            learner.load_weights(&params)?;
-            TrainLog::default()
-        }
-    };
-    let mut pipes = LearnerPipes::open(cfg, net, rank, world, &learner, stop)?;
-    let result = match rank {
-        0 => {
-            let host = RunHost::new(cfg, opts, resumed.as_ref())?;
-            drive(cfg, &mut learner, &mut pipes, &mut sync, host, log, stop)
-                .map(|(host, outcome)| {
-                    let losses = gfn_common::seam::BatchSource::losses(&pipes.client);
-                    host.finish(&learner, outcome, 0.0, None, losses)
-                })
-                .and_then(|report| report.map(Some))
-        }
-        _ => drive(cfg, &mut learner, &mut pipes, &mut sync, Silent, log, stop).map(|_| None),
-    };
+    let mut session = Session::<L>::open(cfg, opts, device, &mut sync)?;
+    let mut pipes = LearnerPipes::open(cfg, net, rank, world, session.learner(), stop)?;
+    session.restore_source(&mut pipes.client)?;
+    let mut sink = PublisherSink(pipes.publisher.clone());
+    let result = session
+        .run(&mut pipes.client, &mut sink, &mut sync, stop)
+        .and_then(|outcome| {
+            let losses = gfn_common::seam::BatchSource::losses(&pipes.client);
+            let finish = Finish {
+                losses,
+                ..Finish::default()
+            };
+            session.finish(outcome, finish)
+        });
     // A finished or failed run ends the other roles; a stopped one leaves them waiting for the
     // learner to resume.
     if !stop.is_set() {
         pipes.shutdown();
     }
-    result
+    Ok(result?)
 }
 
 /// A learner replica's sockets: its buffer, and on rank 0 the weight publisher.
@@ -269,29 +258,4 @@ impl LearnerPipes {
             p.borrow().shutdown();
         }
     }
-}
-
-/// The learner loop of one replica with its host.
-fn drive<B: AutodiffBackend, H: LearnerHost<B>>(
-    cfg: &RunConfig,
-    learner: &mut Learner<B>,
-    pipes: &mut LearnerPipes,
-    sync: &mut impl GradientSync,
-    mut host: H,
-    log: TrainLog,
-    stop: &Shutdown,
-) -> Result<(H, gfn_learner::LoopOutcome)> {
-    let plan = Plan::for_run(cfg);
-    let mut sink = PublisherSink(pipes.publisher.clone());
-    let outcome = run_steps(
-        learner,
-        &mut pipes.client,
-        &mut sink,
-        sync,
-        &mut host,
-        plan,
-        log,
-        stop,
-    )?;
-    Ok((host, outcome))
 }

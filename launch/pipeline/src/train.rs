@@ -3,15 +3,15 @@
 //! channel and a weight board.
 
 use crate::device::with_backend;
-use crate::resume;
 use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
 use gfn_buffer::limiter::insert_steps;
-use gfn_buffer::{new_core, ChannelBuffer, CoreState, Hosting};
+use gfn_buffer::{new_core, ChannelBuffer, Hosting};
 use gfn_common::pipe::{Shutdown, WeightBoard};
 use gfn_common::RunConfig;
-use gfn_host::{HostOptions, RunHost, TrainReport};
-use gfn_learner::{run_steps, Learner, LocalSync, Plan, TrainLog};
+use gfn_host::session::{Finish, Session};
+use gfn_host::{HostOptions, TrainReport};
+use gfn_learner::LocalSync;
 use gfn_nn::backend::{init_cpu_threads, role_pool};
 use gfn_nn::burn::tensor::backend::AutodiffBackend;
 use gfn_sampler::{Sampler, WeightPolicy};
@@ -59,33 +59,22 @@ fn train_on<L: AutodiffBackend>(
     device: L::Device,
 ) -> Result<TrainReport> {
     init_cpu_threads(cfg.threads);
-    let mut learner = Learner::<L>::new(cfg, device.clone())?;
-    let mut sampler = Sampler::<L::InnerBackend>::new(cfg, 0, device)?;
-    let resumed = resume::load(cfg, &mut LocalSync)?;
+    let mut sampler = Sampler::<L::InnerBackend>::new(cfg, 0, device.clone())?;
     // Before the run folder: a refused recording must not leave an emptied metrics file.
-    let mut core = new_core(&cfg.buffer(), &cfg.env(), Hosting::Embedded)?;
+    let core = new_core(&cfg.buffer(), &cfg.env(), Hosting::Embedded)?;
     let policy = weight_policy(cfg, core.state().limiter.as_ref());
-    let mut log = TrainLog::default();
-    if let Some(ck) = &resumed {
-        log = resume::restore(ck, &mut learner)?;
-        if let Some(bytes) = &ck.source {
-            let state = CoreState::decode(bytes, &cfg.grid()?)
-                .map_err(|e| anyhow::anyhow!("the checkpoint's buffer is inconsistent: {e}"))?;
-            core.restore(state);
-        }
-    }
-    let mut host = RunHost::new(cfg, opts, resumed.as_ref())?;
-    let first_batch = core.state().report.inserted_batches;
+    let mut session = Session::<L>::open(cfg, opts, device, &mut LocalSync)?;
+    let (to_buffer, inbox) = bounded(PIPE_DEPTH);
+    let mut buffer = ChannelBuffer::new(core, inbox, cfg.batch_size);
+    session.restore_source(&mut buffer)?;
+    let first_batch = buffer.core().state().report.inserted_batches;
     let n_batches = match &policy {
         WeightPolicy::Exact { steps: Some(s), .. } => s.len() as u64,
         _ => cfg.n_iterations(),
     };
     let board = WeightBoard::new(cfg.policy_lag as usize + 2);
-    board.publish(learner.weights());
+    board.publish(session.learner().weights());
     let sampler_stop = Shutdown::default();
-    let (to_buffer, inbox) = bounded(PIPE_DEPTH);
-    let mut buffer = ChannelBuffer::new(core, inbox, cfg.batch_size);
-    let plan = Plan::for_run(cfg);
     let (outcome, sampler_stats, buffer_report) = std::thread::scope(|scope| -> Result<_> {
         let (board, thread_stop, policy) = (&board, sampler_stop.clone(), &policy);
         let (batch, threads) = (cfg.batch_size, cfg.threads);
@@ -106,18 +95,8 @@ fn train_on<L: AutodiffBackend>(
                     )
                 })
             })?;
-        let outcome = role_pool(cfg.threads).install(|| {
-            run_steps(
-                &mut learner,
-                &mut buffer,
-                &mut &*board,
-                &mut LocalSync,
-                &mut host,
-                plan,
-                log,
-                stop,
-            )
-        });
+        let outcome = role_pool(cfg.threads)
+            .install(|| session.run(&mut buffer, &mut &*board, &mut LocalSync, stop));
         // Stop the sampler whatever happened here (closing the channel wakes it), then collect
         // its statistics. A sampler failure comes first: it is why the learner ran dry.
         sampler_stop.trigger();
@@ -128,13 +107,12 @@ fn train_on<L: AutodiffBackend>(
             .context("the sampler stopped")?;
         Ok((outcome, sampler_stats, report))
     })?;
-    let outcome = outcome?;
-    let sampling = sampler_stats.sampling.as_secs_f64();
-    host.finish(
-        &learner,
-        outcome,
-        sampling,
-        buffer_report,
-        Default::default(),
-    )
+    let finish = Finish {
+        sampling_s: sampler_stats.sampling.as_secs_f64(),
+        buffer: buffer_report,
+        losses: Default::default(),
+    };
+    session
+        .finish(outcome?, finish)?
+        .context("rank 0 reports the run")
 }

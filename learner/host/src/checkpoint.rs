@@ -8,9 +8,9 @@
 //! (MessagePack). It is written to a temporary file, synced, and renamed over the old one, so a
 //! crash leaves either the old or the new checkpoint, never a partial one.
 
+use crate::error::{CheckpointError, Error, Result};
 use crate::metrics::{TimeSplit, Validation};
 use crate::validate::Visits;
-use anyhow::{bail, Context, Result};
 use gfn_common::{LrSchedule, RunConfig};
 use gfn_learner::adamw::FlatAdamW;
 use serde::{Deserialize, Serialize};
@@ -48,20 +48,22 @@ pub fn path(dir: &Path) -> PathBuf {
 
 /// Writes `ck` atomically into `dir`.
 pub fn save(dir: &Path, ck: &Checkpoint) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
     // Named fields: metric records skip empty fields, which a positional encoding cannot.
-    let body = rmp_serde::to_vec_named(ck).context("encoding the checkpoint")?;
+    let body =
+        rmp_serde::to_vec_named(ck).map_err(|e| CheckpointError::Unencodable(e.to_string()))?;
     let tmp = dir.join(format!("{FILE}.tmp"));
-    {
-        let mut f =
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let write = |f: &mut fs::File| -> std::io::Result<()> {
         f.write_all(MAGIC)?;
         f.write_all(&VERSION.to_le_bytes())?;
         f.write_all(&crc32fast::hash(&body).to_le_bytes())?;
         f.write_all(&body)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path(dir)).with_context(|| format!("replacing {}", path(dir).display()))?;
+        f.sync_all()
+    };
+    fs::File::create(&tmp)
+        .and_then(|mut f| write(&mut f))
+        .map_err(Error::io(format!("writing {}", tmp.display())))?;
+    fs::rename(&tmp, path(dir)).map_err(Error::io(format!("replacing {}", path(dir).display())))?;
     // Make the rename itself durable.
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
@@ -83,28 +85,36 @@ pub fn read_bytes(dir: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(&p) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+        Err(e) => Err(Error::io(format!("reading {}", p.display()))(e)),
     }
 }
 
 /// Checks and decodes the bytes of the checkpoint file in `dir`.
 pub fn decode(dir: &Path, bytes: &[u8]) -> Result<Checkpoint> {
-    let p = path(dir);
+    let path = path(dir);
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
-        bail!("{}: not a gfn checkpoint", p.display());
+        return Err(CheckpointError::Foreign { path }.into());
     }
-    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != VERSION {
-        bail!(
-            "{}: checkpoint version {version}, this gfn reads {VERSION}",
-            p.display()
-        );
+    let found = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if found != VERSION {
+        return Err(CheckpointError::Version {
+            path,
+            found,
+            expected: VERSION,
+        }
+        .into());
     }
     let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
     if crc32fast::hash(&bytes[16..]) != crc {
-        bail!("{}: the checkpoint is damaged (CRC mismatch)", p.display());
+        return Err(CheckpointError::Crc { path }.into());
     }
-    rmp_serde::from_slice(&bytes[16..]).with_context(|| format!("decoding {}", p.display()))
+    rmp_serde::from_slice(&bytes[16..]).map_err(|e| {
+        CheckpointError::Undecodable {
+            path,
+            message: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// Optional bytes as MessagePack `bin` (compact), not as an array of integers.
@@ -144,25 +154,32 @@ pub fn check_compatible(saved: &RunConfig, now: &RunConfig) -> Result<()> {
             continue;
         }
         if b.get(key) != Some(value) {
-            bail!("the checkpoint was written with {key} = {value}, this run has {}: refusing to resume", b.get(key).map_or("nothing".to_string(), |v| v.to_string()));
+            let now = b.get(key).map_or("nothing".to_string(), |v| v.to_string());
+            return Err(other_run(format!(
+                "the checkpoint was written with {key} = {value}, this run has {now}"
+            )));
         }
     }
     for key in b.keys() {
         if !a.contains_key(key) && !MAY_CHANGE.contains(&key.as_str()) {
-            bail!("the checkpoint was written without {key}: refusing to resume");
+            return Err(other_run(format!(
+                "the checkpoint was written without {key}"
+            )));
         }
     }
     // A schedule is laid out over the planned steps: another budget would bend it mid-run.
     if now.lr_schedule != LrSchedule::Constant && saved.n_trajectories != now.n_trajectories {
-        bail!(
+        return Err(other_run(format!(
             "the checkpoint's learning-rate schedule ({}) spans n_trajectories = {}, this run \
-             has {}: refusing to resume",
-            now.lr_schedule,
-            saved.n_trajectories,
-            now.n_trajectories
-        );
+             has {}",
+            now.lr_schedule, saved.n_trajectories, now.n_trajectories
+        )));
     }
     Ok(())
+}
+
+fn other_run(why: String) -> Error {
+    CheckpointError::OtherRun(why).into()
 }
 
 #[cfg(test)]

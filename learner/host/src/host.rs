@@ -2,10 +2,10 @@
 //! progress bar, writes checkpoints, and at the end the summary and the plots.
 
 use crate::checkpoint::{self, Checkpoint};
+use crate::error::{CheckpointError, Error, Result};
 use crate::metrics::{MetricsFile, Summary, Validation};
 use crate::plot;
 use crate::validate::Validator;
-use anyhow::{Context, Result};
 use gfn_common::pipe::Delivery;
 use gfn_common::RunConfig;
 use gfn_learner::host::HostError;
@@ -47,6 +47,8 @@ pub struct RunHost {
     rates: SamplerRates,
     /// Seconds spent validating in this session.
     validation_s: f64,
+    /// The checkpoint's step, when this session resumed one.
+    resumed_from: Option<u64>,
 }
 
 impl RunHost {
@@ -59,7 +61,7 @@ impl RunHost {
         if let Some(ck) = resumed {
             validator
                 .restore(ck.visits.clone())
-                .map_err(|e| anyhow::anyhow!("the checkpoint is inconsistent: {e}"))?;
+                .map_err(CheckpointError::Inconsistent)?;
         }
         let files = match opts.write_files {
             true => Some(open_run_dir(cfg, earlier)?),
@@ -79,6 +81,7 @@ impl RunHost {
             validations: earlier.to_vec(),
             rates: SamplerRates::default(),
             validation_s: 0.0,
+            resumed_from: resumed.map(|ck| ck.step),
         })
     }
 
@@ -113,6 +116,7 @@ impl RunHost {
             device: gfn_nn::backend::check_device(self.cfg.device)
                 .unwrap_or_else(|e| e.to_string()),
             stopped,
+            resumed_from: self.resumed_from,
             buffer: source,
             losses,
         };
@@ -123,7 +127,9 @@ impl RunHost {
             losses: log.losses,
         };
         if let Some(f) = self.files.as_mut() {
-            f.write("summary", &report.summary)?;
+            let what = format!("writing the summary in {}", self.cfg.run_dir.display());
+            f.write("summary", &report.summary)
+                .map_err(Error::io(what))?;
             self.write_plots(&report, learner);
         }
         Ok(report)
@@ -142,7 +148,8 @@ impl RunHost {
     fn record(&mut self, v: Validation) -> Result<()> {
         report(&v, &self.bar);
         if let Some(f) = self.files.as_mut() {
-            f.write("validation", &v)?;
+            let what = format!("writing metrics in {}", self.cfg.run_dir.display());
+            f.write("validation", &v).map_err(Error::io(what))?;
         }
         self.validations.push(v);
         Ok(())
@@ -221,13 +228,15 @@ impl<B: AutodiffBackend> LearnerHost<B> for RunHost {
 /// validations.
 pub fn open_run_dir(cfg: &RunConfig, earlier: &[Validation]) -> Result<MetricsFile> {
     std::fs::create_dir_all(&cfg.run_dir)
-        .with_context(|| format!("creating {}", cfg.run_dir.display()))?;
-    std::fs::write(cfg.run_dir.join("config.toml"), cfg.to_toml()?)?;
+        .map_err(Error::io(format!("creating {}", cfg.run_dir.display())))?;
+    let config = cfg.run_dir.join("config.toml");
+    std::fs::write(&config, cfg.to_toml()?)
+        .map_err(Error::io(format!("writing {}", config.display())))?;
     let path = cfg.run_dir.join("metrics.jsonl");
-    let context = || format!("writing metrics in {}", cfg.run_dir.display());
-    let mut file = MetricsFile::create(&path).with_context(context)?;
+    let context = || Error::io(format!("writing metrics in {}", cfg.run_dir.display()));
+    let mut file = MetricsFile::create(&path).map_err(context())?;
     for v in earlier {
-        file.write("validation", v).with_context(context)?;
+        file.write("validation", v).map_err(context())?;
     }
     Ok(file)
 }

@@ -7,12 +7,17 @@
 //! - [`validate`]: exact and sampled metrics;
 //! - [`metrics`]: metric records and the JSONL file;
 //! - [`checkpoint`]: complete, atomically written checkpoints and `--resume`;
-//! - [`plot`]: PNG plots.
+//! - [`error`]: what can go wrong, typed (bad input apart from failures of the machine);
+//! - [`plot`]: PNG plots;
+//! - [`session`]: one learner session for every mode (build, resume, loop, finish).
 
 pub mod checkpoint;
+pub mod error;
 pub mod host;
 pub mod metrics;
 pub mod plot;
+pub mod session;
 pub mod validate;
 
+pub use error::{CheckpointError, Error};
 pub use host::{progress_bar, HostOptions, RunHost, TrainReport};

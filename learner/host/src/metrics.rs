@@ -76,6 +76,10 @@ pub struct Summary {
     /// The run stopped early on SIGINT or SIGTERM (a checkpoint holds where it got to).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+    /// The checkpoint step this session resumed from (`--resume`); absent for a run that
+    /// started from scratch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<u64>,
     /// The buffer's report (inserts, samples, the rate limiter's counters), where the buffer
     /// runs in this process.
     #[serde(default, skip_serializing_if = "Option::is_none")]

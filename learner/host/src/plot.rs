@@ -1,9 +1,9 @@
 //! PNG plots of a run: distances and logZ error against trajectories, the loss, and for 2-D
 //! grids the learned terminal distribution beside the true one.
 
+use crate::error::{Error, Result};
 use crate::metrics::Validation;
 use crate::validate::Validator;
-use anyhow::{anyhow, Result};
 use gfn_common::RunConfig;
 use gfn_nn::backend::{cpu_device, Cpu};
 use gfn_nn::GflowNet;
@@ -37,8 +37,11 @@ fn register_font() {
     });
 }
 
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("{e}")
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::Plot {
+        what: "a chart".into(),
+        message: e.to_string(),
+    }
 }
 
 /// A line of a chart, with an optional band around it (the spread over seeds).

@@ -5,6 +5,7 @@ use crate::metrics::Validation;
 use gfn_common::config::{EnvSection, ValidationSection};
 use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::target::{distances, histogram, terminal_distribution, Target};
+use gfn_common::Damaged;
 use gfn_common::{HyperGrid, Preprocessor, Reward, TrajectoryBatch};
 use gfn_nn::burn::tensor::backend::Backend;
 use gfn_nn::policy::forward_probs_all_states;
@@ -96,18 +97,18 @@ impl Validator {
     }
 
     /// Restores what was seen before a checkpoint.
-    pub fn restore(&mut self, visits: Visits) -> Result<(), String> {
+    pub fn restore(&mut self, visits: Visits) -> Result<(), Damaged> {
         let n = self.visits.window_counts.len();
         let counted: u64 = visits.window_counts.iter().map(|&c| c as u64).sum();
         if visits.window_counts.len() != n
             || visits.window.iter().any(|&i| i >= n)
             || counted != visits.window.len() as u64
         {
-            return Err(format!(
+            return Err(Damaged(format!(
                 "the saved visits do not fit this grid ({} counts for {n} states, a window of {})",
                 visits.window_counts.len(),
                 visits.window.len()
-            ));
+            )));
         }
         self.visits = visits;
         Ok(())

@@ -1,11 +1,12 @@
 //! The buffer over ZeroMQ: samplers push to a ROUTER (ingest), learners ask at another ROUTER
 //! (serve). This driver only moves messages between the sockets and a
-//! [`gfn_buffer::BufferCore`], which decides everything.
+//! [`BufferCore`], which decides everything. The buffer role owns this loop; `gfn-net` gives it
+//! the sockets.
 
-use crate::socket::{NetError, Socket};
-use gfn_buffer::{BufferCore, BufferReport, Output};
+use crate::core::{BufferCore, BufferReport, Output};
 use gfn_common::pipe::Shutdown;
 use gfn_common::wire::Message;
+use gfn_net::{NetError, Socket};
 use std::time::{Duration, Instant};
 
 /// How a buffer's run ended.
