@@ -48,9 +48,17 @@ print(max(steps, default=0))
 PY
 }
 
-wait_step() {  # run dir, step: waits until a validation past it is written
+# Whether a run wrote the summary of a finished (not stopped) run.
+finished() {
+    grep -q '^{"summary"' "$1/metrics.jsonl" 2>/dev/null &&
+        ! grep '^{"summary"' "$1/metrics.jsonl" | tail -n 1 | grep -q '"stopped":true'
+}
+
+# Waits until run dir $1 writes a validation past step $2, or finishes (a short run can end
+# before the next validation, when the remaining samplers feed it alone).
+wait_step() {
     local start=$SECONDS
-    while (( $(last_step "$1") <= $2 )); do
+    while (( $(last_step "$1") <= $2 )) && ! finished "$1"; do
         (( SECONDS - start < hang_limit )) || return 1
         sleep 0.2
     done
