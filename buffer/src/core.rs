@@ -306,6 +306,13 @@ impl BufferCore {
             .max_policy_lag
             .map_or(0, |lag| version.saturating_sub(lag));
         self.pending.retain(|p| p.peer != peer);
+        if version < self.last_version {
+            // The learners went back to a checkpoint. A request made at one of the abandoned
+            // steps comes from a learner that is gone; left first in line it would be served
+            // nothing (no data of its version comes any more) and, with exact versions, it
+            // would discard as stale the very batches the resumed learner waits for.
+            self.pending.retain(|p| p.version <= version);
+        }
         self.pending.push_back(Pending {
             peer,
             id,
@@ -598,6 +605,27 @@ mod tests {
         let out = c.step();
         assert!(out.iter().any(|o| matches!(o,
             Output::Reply { batch, .. } if batch.versions == vec![3; 4])));
+    }
+
+    #[test]
+    fn a_request_of_a_dead_learner_does_not_block_the_resumed_one() {
+        let mut strict = rules();
+        strict.exact_versions = true;
+        let mut c = core(Store::Fifo(Fifo::new(100)), None, strict);
+        // The killed learner asked for version 7 and died before the batch came; the learner
+        // resumed from step 3 asks for version 3, and the sampler samples version 3 again.
+        c.request(b"dead".to_vec(), 0, 4, 7, 7).unwrap();
+        c.step();
+        c.request(b"resumed".to_vec(), 0, 4, 3, 3).unwrap();
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 3))
+            .unwrap();
+        let out = c.step();
+        assert!(
+            out.iter().any(|o| matches!(o,
+                Output::Reply { peer, batch, .. }
+                    if peer.as_slice() == b"resumed" && batch.versions == vec![3; 4])),
+            "the resumed learner is served"
+        );
     }
 
     #[test]

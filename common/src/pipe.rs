@@ -46,11 +46,13 @@ pub struct WeightBoard {
     changed: Condvar,
 }
 
-/// The versions a board remembers, and how often it was sent back to an older version.
+/// The versions a board remembers, how often it was sent back to an older version, and how
+/// often its newest version was announced again.
 #[derive(Debug, Default)]
 struct Recent {
     weights: VecDeque<Arc<Weights>>,
     rewinds: u64,
+    announcements: u64,
 }
 
 impl WeightBoard {
@@ -85,17 +87,28 @@ impl WeightBoard {
         self.changed.notify_all();
     }
 
+    /// The newest version was published again: its learner is still waiting at it. A reader
+    /// waiting for a newer version wakes with it, as after a rewind. A learner that resumed from
+    /// a checkpoint at the very version the samplers last saw (its predecessor died right after
+    /// the checkpoint, before publishing the next one) can only be told apart this way: it
+    /// keeps announcing that version while it waits for the batch sampled at it, which the dead
+    /// learner took.
+    pub fn reannounce(&self) {
+        self.recent.lock().announcements += 1;
+        self.changed.notify_all();
+    }
+
     /// The newest weights, if any.
     pub fn latest(&self) -> Option<Arc<Weights>> {
         self.recent.lock().weights.back().cloned()
     }
 
     /// Waits until `version` is published and returns exactly that version while it is still
-    /// remembered (else the oldest newer one). If the board is rewound meanwhile, returns the
-    /// older weights it was rewound to. `None` once `shutdown` is set.
+    /// remembered (else the oldest newer one). If the board is rewound, or its newest version
+    /// announced again, meanwhile, returns those older weights. `None` once `shutdown` is set.
     pub fn wait_for(&self, version: u64, shutdown: &Shutdown) -> Option<Arc<Weights>> {
         let mut recent = self.recent.lock();
-        let rewinds = recent.rewinds;
+        let (rewinds, announcements) = (recent.rewinds, recent.announcements);
         loop {
             if recent.weights.back().is_some_and(|w| w.version >= version) {
                 return recent
@@ -104,7 +117,7 @@ impl WeightBoard {
                     .find(|w| w.version >= version)
                     .cloned();
             }
-            if recent.rewinds != rewinds {
+            if recent.rewinds != rewinds || recent.announcements != announcements {
                 return recent.weights.back().cloned();
             }
             if shutdown.is_set() {
@@ -155,6 +168,14 @@ mod tests {
                 version: 2,
                 params: vec![],
             });
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(waiter.join().unwrap().unwrap().version, 2);
+        // So does the newest version announced again (a learner waiting at it).
+        let b = board.clone();
+        let waiter = std::thread::spawn(move || b.wait_for(3, &Shutdown::default()));
+        while !waiter.is_finished() {
+            board.reannounce();
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(waiter.join().unwrap().unwrap().version, 2);

@@ -102,11 +102,16 @@ pub fn run<B: Backend>(
                 break;
             };
             if w.version < wanted {
-                // The learner resumed from a checkpoint: sample its data again.
+                // The learner resumed from a checkpoint, or still waits for data of a version
+                // this sampler already sent (the learner that took it died): sample it again.
+                let again = w.version == sampler.version();
                 k = policy.batch_after_rewind(w.version, k);
                 sampler.set_batch_index(k);
                 stats.rewinds += 1;
-                tracing::info!("the learner went back to version {}: following", w.version);
+                match again {
+                    true => tracing::debug!("the learner waits at version {}: again", w.version),
+                    false => tracing::info!("the learner went back to version {}", w.version),
+                }
             }
             sampler.set_weights(w.version, &w.params)?;
         }

@@ -94,3 +94,25 @@ pub fn terminate(child: &std::process::Child) {
         .unwrap();
     assert!(status.success());
 }
+
+/// The network flags of one multi-process test run: `ipc://` endpoints in a folder of its own.
+/// Tests run side by side, and a free TCP port picked and released by one can be taken by
+/// another before its buffer binds it; a socket file in a private folder cannot.
+pub fn ipc_net_flags() -> Vec<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("gfn-ipc-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let at = |name: &str| format!("ipc://{}", dir.join(name).display());
+    [
+        ("--ingest", at("ingest")),
+        ("--serve", at("serve")),
+        ("--weights", at("weights")),
+        ("--idle_timeout", "60".to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_string(), value])
+    .collect()
+}

@@ -5,7 +5,6 @@ use gfn_common::RunConfig;
 use gfn_pipeline::train::train;
 use gfn_pipeline::HostOptions;
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,29 +46,6 @@ impl Procs {
 /// The run token of these tests' processes: in their environment, never on a command line.
 const TOKEN: &str = "multiprocess-test";
 
-/// Three free loopback ports and the network flags that use them.
-fn net_flags() -> Vec<String> {
-    let ports: Vec<u16> = (0..3)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect::<Vec<_>>()
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
-    [
-        "--ingest",
-        &format!("tcp://127.0.0.1:{}", ports[0]),
-        "--serve",
-        &format!("tcp://127.0.0.1:{}", ports[1]),
-        "--weights",
-        &format!("tcp://127.0.0.1:{}", ports[2]),
-        "--idle_timeout",
-        "60",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
 fn role(role: &str, net: &[String], run: &[&str], extra: &[&str]) -> Command {
     let mut c = Command::new(gfn());
     c.env(gfn_net::TOKEN_VARIABLE, TOKEN);
@@ -83,7 +59,7 @@ fn start_buffer_and_samplers(
     run_dir: &[&str],
     samplers: usize,
 ) -> (Procs, Vec<String>) {
-    let net = net_flags();
+    let net = gfn_tests::ipc_net_flags();
     let mut procs = Procs::default();
     procs.spawn("buffer", &mut role("buffer", &net, run, run_dir));
     for i in 0..samplers {
@@ -319,7 +295,7 @@ fn junk_and_peers_that_never_read_do_not_stop_a_run() {
     let _ = std::fs::remove_dir_all(&dir);
     let run = ["--n_trajectories", "3200", "--batch_size", "16"];
     let run_dir = ["--run_dir", dir.to_str().unwrap()];
-    let net = net_flags();
+    let net = gfn_tests::ipc_net_flags();
     let flag = |name: &str| net[net.iter().position(|f| f == name).unwrap() + 1].clone();
     let ctx = zmq::Context::new();
     // Junk weights: a fake publisher holds the weights endpoint while the sampler starts.

@@ -7,7 +7,6 @@
 use gfn_host::checkpoint;
 use gfn_tests::wait_until;
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -124,20 +123,6 @@ fn sigterm_leaves_a_checkpoint_that_resumes_exactly() {
     );
 }
 
-/// Three free loopback ports as the network flags of a run.
-fn net_flags() -> Vec<String> {
-    let listeners: Vec<TcpListener> = (0..3)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let port = |i: usize| listeners[i].local_addr().unwrap().port();
-    let mut flags = vec!["--idle_timeout".to_string(), "60".to_string()];
-    for (i, name) in ["--ingest", "--serve", "--weights"].iter().enumerate() {
-        flags.push(name.to_string());
-        flags.push(format!("tcp://127.0.0.1:{}", port(i)));
-    }
-    flags
-}
-
 /// Kills every child on drop, so a failing test leaves no process behind.
 struct Procs(Vec<Child>);
 
@@ -156,7 +141,7 @@ impl Drop for Procs {
 fn killed_learner_run(name: &str, sync: bool, kill: bool) -> (Vec<Value>, Value, Option<u64>) {
     let root = temp(name);
     let (dir, ck) = (root.join("run"), root.join("ck"));
-    let net = net_flags();
+    let net = gfn_tests::ipc_net_flags();
     let mut run: Vec<String> = ["--n_trajectories", "3200", "--seed", "4"]
         .iter()
         .map(|s| s.to_string())

@@ -74,7 +74,8 @@ impl BatchSink for BufferSink {
 
 /// Receives weights and the shutdown signal into `board` until the run ends or goes quiet for
 /// `idle`. Weights of another size than `n_params` (another network) are dropped. Weights older
-/// than the board's newest mean the learner resumed from a checkpoint: the board is rewound.
+/// than the board's newest mean the learner resumed from a checkpoint: the board is rewound; the
+/// newest version again is announced to the board (its learner still waits for data of it).
 pub fn receive_weights(
     mut sub: Socket,
     board: &WeightBoard,
@@ -94,7 +95,7 @@ pub fn receive_weights(
                             w.params.len()
                         ),
                         Some(w) => match board.latest() {
-                            Some(l) if l.version == w.version => {}
+                            Some(l) if l.version == w.version => board.reannounce(),
                             Some(l) if l.version > w.version => board.rewind(w),
                             _ => board.publish(w),
                         },
