@@ -159,14 +159,19 @@ fn deliver(core: &mut BufferCore, sockets: &mut BufferSockets) -> Result<(), Net
     Ok(())
 }
 
-/// Writes the buffer's report to `buffer-<id>.json` in `dir` (a failure is logged).
+/// Writes the buffer's report to `buffer-<id>.json` in `dir` (a failure is logged). It is
+/// written beside and renamed into place, so a reader that sees the file sees all of it.
 pub fn write_report(dir: &std::path::Path, id: u64, report: &BufferReport) {
     let path = dir.join(format!("buffer-{id}.json"));
     let text = match serde_json::to_string_pretty(report) {
         Ok(t) => t,
         Err(e) => return tracing::warn!("cannot encode the buffer's report: {e}"),
     };
-    if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)) {
+    let partial = dir.join(format!("buffer-{id}.json.tmp"));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&partial, text))
+        .and_then(|()| std::fs::rename(&partial, &path));
+    if let Err(e) = written {
         tracing::warn!("cannot write {}: {e}", path.display());
     }
 }
