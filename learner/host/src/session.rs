@@ -78,11 +78,6 @@ impl<L: AutodiffBackend> Session<L> {
         &self.learner
     }
 
-    /// The step the session starts from: 0, or the checkpoint's.
-    pub fn start_step(&self) -> u64 {
-        self.log.step
-    }
-
     /// Hands `source` the state it snapshotted into the checkpoint, if the session resumed one
     /// that holds any: the mirror of [`BatchSource::snapshot`].
     pub fn restore_source(&self, source: &mut impl BatchSource) -> Result<()> {
