@@ -349,6 +349,14 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
             print!("{}", replay::inspect(&dir)?);
         }
         Command::BenchPipeline(args) => {
+            if args.learner_threads != 1 && args.learner_device != Device::Cpu {
+                return Err(ConfigError::NotInMode {
+                    flag: "--learner_threads",
+                    mode: "bench-pipeline with a GPU learner",
+                    why: "it sets the CPU learner's kernel threads",
+                }
+                .into());
+            }
             gfn_nn::backend::check_device(args.learner_device)?;
             gfn_nn::backend::check_device(args.sampler_device)?;
             let layout = bench_pipeline::Layout {

@@ -77,6 +77,21 @@ fn bad_input_is_one_line_and_exit_code_2() {
             "--epsilon",
         ),
         (vec!["sampler", "--load", "x"], "--load"),
+        (
+            vec![
+                "bench-pipeline",
+                "--learner_device",
+                "wgpu",
+                "--learner_threads",
+                "4",
+            ],
+            "--learner_threads",
+        ),
+        (vec!["bench-pipeline", "--learner_threads", "0"], "0"),
+        (
+            vec!["bench-pipeline", "--sampler_device", "cuda:7"],
+            "cuda:7",
+        ),
         // The token never goes on a command line; a shared token file is refused.
         (vec!["sampler", "--run_token", "x"], "--run_token"),
         (
