@@ -6,7 +6,7 @@
 #
 #   launch/fault-suite.sh GFN_BINARY [OUT]     (a build with `--features mpi`; OUT: results/faults)
 #
-# FAULT_STEPS sets each run's learner steps (default 1000, the table in the README; CI runs 300):
+# FAULT_STEPS sets each run's learner steps (default 1000, the table in docs/multi-process.md; CI runs 300):
 # faults are injected after 30 % of them.
 #
 # Faults: a buffer killed (SIGKILL) and started again by hand; a sampler killed and started
