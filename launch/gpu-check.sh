@@ -4,8 +4,10 @@
 # machine's cores (CPU samplers feeding a GPU learner, CPU only, GPU samplers). The GPU machine
 # has no Rust toolchain, so the check runs in two places:
 #
-#   launch/gpu-check.sh build          # here: two release binaries, compressed to carry:
-#                                      # gpu-bin/gfn.xz (cuda) and gpu-bin/gfn-mpi.xz (cuda, mpi)
+#   launch/gpu-check.sh build          # here: three release binaries, compressed to carry:
+#                                      # gpu-bin/gfn.xz (cuda), gpu-bin/gfn-fused.xz (cuda with
+#                                      # burn's kernel fusion and autotuning) and
+#                                      # gpu-bin/gfn-mpi.xz (cuda, mpi)
 #   launch/gpu-check.sh run [OUT]      # on the GPU machine (carry gpu-bin/): a short table per
 #                                      # section, every output under OUT (default gpu-check/)
 #
@@ -23,10 +25,11 @@ build() {
     export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
     mkdir -p gpu-bin
     local features name
-    for features in cuda cuda,mpi; do
-        name=gfn${features#cuda}
+    for features in cuda:gfn cuda-fusion:gfn-fused cuda,mpi:gfn-mpi; do
+        name=${features#*:}
+        features=${features%:*}
         cargo build --release -p gfn-launch --features "$features"
-        xz -T0 -6 -c "$CARGO_TARGET_DIR/release/gfn" > "gpu-bin/${name/,/-}.xz"
+        xz -T0 -6 -c "$CARGO_TARGET_DIR/release/gfn" > "gpu-bin/$name.xz"
     done
     ls -l gpu-bin
 }
@@ -98,18 +101,37 @@ probe() {
     "$GFN" --version
 }
 
+# Trains the reference configuration as `$1` (a name) with binary `$2` on device `$3`, at most
+# `$4` seconds, and prints one table row: exact L1, its distance from the CPU's, the wall time.
+reference_run() {
+    local name="$1" bin="$2" device="$3" start=$SECONDS l1
+    timeout --kill-after=5 "$4" "$bin" train --config configs/tb-2d8-reference.toml \
+        --device "$device" --quiet --run_dir "$OUT_DIR/tb2d8-$name" > "$OUT_DIR/tb2d8-$name.json" ||
+        true
+    l1="$(exact_l1 "$OUT_DIR/tb2d8-$name.json")"
+    awk -v name="$name" -v cpu="${CPU_L1:-}" -v l1="${l1:-}" -v s=$((SECONDS - start)) \
+        'BEGIN { if (l1 == "") { printf "| %s | did not finish | | %d s |\n", name, s; exit }
+                 d = cpu - l1; if (d < 0) d = -d
+                 printf "| %s | %.4f | %.4f (%s) | %d s |\n", name, l1, d,
+                        (d <= 0.01 ? "yes" : "NO"), s }'
+}
+
+# The reference run on the CPU and with each GPU build; the faster GPU build that agrees with
+# the CPU is written to $OUT_DIR/gpu-build for the sections after this one.
 correctness() {
-    local device
-    for device in cpu cuda; do
-        "$GFN" train --config configs/tb-2d8-reference.toml --device "$device" --quiet \
-            --run_dir "$OUT_DIR/tb2d8-$device" > "$OUT_DIR/tb2d8-$device.json"
-    done
-    awk -v cpu="$(exact_l1 "$OUT_DIR/tb2d8-cpu.json")" \
-        -v gpu="$(exact_l1 "$OUT_DIR/tb2d8-cuda.json")" \
-        'BEGIN { d = cpu - gpu; if (d < 0) d = -d
-                 printf "| exact L1 cpu | exact L1 cuda | difference | within 0.01 |\n|---|---|---|---|\n"
-                 printf "| %.4f | %.4f | %.4f | %s |\n", cpu, gpu, d, (d <= 0.01 ? "yes" : "NO")
-                 exit (d > 0.01) }' | tee "$OUT_DIR/correctness.md"
+    {
+        echo "| build | exact L1 | distance from cpu (within 0.01) | wall |"
+        echo "|---|---|---|---|"
+        reference_run cpu "$GFN" cpu 30
+        CPU_L1="$(exact_l1 "$OUT_DIR/tb2d8-cpu.json")"
+        reference_run cuda "$GFN" cuda 45
+        [[ -n "$GFN_FUSED" ]] && reference_run cuda-fused "$GFN_FUSED" cuda 45
+    } | tee "$OUT_DIR/correctness.md"
+    # Rows that pass, fastest first; the wall time is the last column.
+    grep "(yes)" "$OUT_DIR/correctness.md" | grep -v "^| cpu " |
+        sort -t'|' -k5 -n | head -n 1 | awk -F'|' '{ gsub(/ /, "", $2); print $2 }' \
+        > "$OUT_DIR/gpu-build"
+    [[ -s "$OUT_DIR/gpu-build" ]]
 }
 
 scaling() {
@@ -124,6 +146,7 @@ run() {
     mkdir -p "$OUT_DIR"
     OUT_DIR="$(cd "$OUT_DIR" && pwd)"
     GFN="${GFN:-$(unpack gfn)}"
+    GFN_FUSED="$(unpack gfn-fused 2>/dev/null || true)"
     cuda_env
     # The MPI build needs the machine's Open MPI; without it the MPI section is skipped.
     GFN_MPI="$(unpack gfn-mpi 2>/dev/null || true)"
@@ -131,19 +154,26 @@ run() {
         echo "no usable MPI build: the MPI learner section is skipped" | tee "$OUT_DIR/mpi.txt"
         GFN_MPI=""
     fi
-    export GFN GFN_MPI OUT_DIR
-    export -f correctness scaling exact_l1
+    export GFN GFN_FUSED GFN_MPI OUT_DIR
+    export -f correctness reference_run scaling exact_l1
     export RUST_LOG="${RUST_LOG:-warn}"
     probe 2>&1 | tee "$OUT_DIR/probe.txt"
     local status=0
-    section "correctness: 2-D H=8 TB, batch 128, 32,000 trajectories, CPU and GPU" 90 \
+    section "correctness: 2-D H=8 TB, batch 128, 32,000 trajectories, CPU and GPU builds" 110 \
         correctness
-    grep -q "| yes |" "$OUT_DIR/correctness.md" 2>/dev/null || status=1
+    grep -q "(yes)" "$OUT_DIR/correctness.md" 2>/dev/null || status=1
+    # The sections below use the GPU build that passed and was faster (the plain one if none).
+    local gpu_bin="$GFN" other_bin="$GFN_FUSED" other=cuda-fused
+    if [[ "$(cat "$OUT_DIR/gpu-build" 2>/dev/null)" == cuda-fused ]]; then
+        gpu_bin="$GFN_FUSED" other_bin="$GFN" other=cuda
+    fi
+    echo "GPU sections use $gpu_bin" | tee -a "$OUT_DIR/sections.txt"
     section "training benchmark on the GPU" 100 \
-        "$GFN" bench --device cuda --steps_small 200 --steps_large 100 \
+        "$gpu_bin" bench --device cuda --steps_small 200 --steps_large 100 \
         --json "$OUT_DIR/bench-cuda.json"
     section "scaling: CPU samplers feeding one GPU learner" 50 \
-        scaling cpu-to-gpu --samplers 1,2,4,8 --steps 100 --learner_device cuda
+        env GFN="$gpu_bin" bash -c 'scaling cpu-to-gpu --samplers 1,2,4,8 --steps 100 \
+        --learner_device cuda'
     section "scaling: CPU only, CPU samplers feeding one 8-thread CPU learner" 40 \
         scaling cpu-only --samplers 1,2,4,8 --steps 100 --learner_threads 8
     if [[ -n "$GFN_MPI" ]]; then
@@ -152,8 +182,13 @@ run() {
             --learner_threads 4'
     fi
     section "scaling: GPU samplers feeding one GPU learner" 40 \
-        scaling gpu-to-gpu --samplers 1,2,4 --steps 100 --learner_device cuda \
-        --sampler_device cuda
+        env GFN="$gpu_bin" bash -c 'scaling gpu-to-gpu --samplers 1,2,4 --steps 100 \
+        --learner_device cuda --sampler_device cuda'
+    if [[ -n "$other_bin" ]]; then
+        section "training benchmark on the GPU, the other build ($other)" 60 \
+            "$other_bin" bench --device cuda --steps_small 100 --steps_large 50 \
+            --json "$OUT_DIR/bench-$other.json"
+    fi
     nvidia-smi --query-gpu=name,clocks.sm,temperature.gpu,power.draw --format=csv \
         >> "$OUT_DIR/probe.txt" 2>&1 || true
     return "$status"

@@ -91,20 +91,25 @@ fn check_gpu(index: usize) -> Result<String, String> {
     if index >= count.max(0) as usize {
         return Err(format!("{name}: there are {count} GPU(s)"));
     }
-    Ok(format!("cuda:{index} (burn-cuda)"))
+    let kernels = if cfg!(feature = "cuda-fusion") {
+        "burn-cuda, fused kernels"
+    } else {
+        "burn-cuda"
+    };
+    Ok(format!("cuda:{index} ({kernels})"))
 }
 
 /// Inference backend on an NVIDIA GPU (the `cuda` feature).
 #[cfg(feature = "cuda")]
-pub type Gpu = burn::backend::Cuda;
+pub type Gpu = burn_cuda::Cuda;
 /// Training backend on an NVIDIA GPU (the `cuda` feature).
 #[cfg(feature = "cuda")]
 pub type GpuAutodiff = burn::backend::Autodiff<Gpu>;
 /// The GPU with the given index.
 #[cfg(feature = "cuda")]
-pub fn gpu_device(index: usize) -> burn::backend::cuda::CudaDevice {
+pub fn gpu_device(index: usize) -> burn_cuda::CudaDevice {
     crate::gpu_runtime::configure();
-    burn::backend::cuda::CudaDevice::new(index)
+    burn_cuda::CudaDevice::new(index)
 }
 
 #[cfg(all(test, not(feature = "cuda")))]
