@@ -111,6 +111,8 @@ reference_run() {
     l1="$(exact_l1 "$OUT_DIR/tb2d8-$name.json")"
     awk -v name="$name" -v cpu="${CPU_L1:-}" -v l1="${l1:-}" -v s=$((SECONDS - start)) \
         'BEGIN { if (l1 == "") { printf "| %s | did not finish | | %d s |\n", name, s; exit }
+                 if (cpu == "") { printf "| %s | %.4f | (the reference) | %d s |\n", name, l1, s
+                                  exit }
                  d = cpu - l1; if (d < 0) d = -d
                  printf "| %s | %.4f | %.4f (%s) | %d s |\n", name, l1, d,
                         (d <= 0.01 ? "yes" : "NO"), s }'
@@ -163,14 +165,14 @@ run() {
         correctness
     grep -q "(yes)" "$OUT_DIR/correctness.md" 2>/dev/null || status=1
     # The sections below use the GPU build that passed and was faster (the plain one if none).
-    local gpu_bin="$GFN" other_bin="$GFN_FUSED" other=cuda-fused
+    local gpu_bin="$GFN" picked=cuda other_bin="$GFN_FUSED" other=cuda-fused
     if [[ "$(cat "$OUT_DIR/gpu-build" 2>/dev/null)" == cuda-fused ]]; then
-        gpu_bin="$GFN_FUSED" other_bin="$GFN" other=cuda
+        gpu_bin="$GFN_FUSED" picked=cuda-fused other_bin="$GFN" other=cuda
     fi
     echo "GPU sections use $gpu_bin" | tee -a "$OUT_DIR/sections.txt"
     section "training benchmark on the GPU" 100 \
         "$gpu_bin" bench --device cuda --steps_small 200 --steps_large 100 \
-        --json "$OUT_DIR/bench-cuda.json"
+        --json "$OUT_DIR/bench-$picked.json"
     section "scaling: CPU samplers feeding one GPU learner" 50 \
         env GFN="$gpu_bin" bash -c 'scaling cpu-to-gpu --samplers 1,2,4,8 --steps 100 \
         --learner_device cuda'
