@@ -170,20 +170,20 @@ run() {
         gpu_bin="$GFN_FUSED" picked=cuda-fused other_bin="$GFN" other=cuda
     fi
     echo "GPU sections use $gpu_bin" | tee -a "$OUT_DIR/sections.txt"
-    section "training benchmark on the GPU" 100 \
+    section "training benchmark on the GPU" 130 \
         "$gpu_bin" bench --device cuda --steps_small 200 --steps_large 100 \
         --json "$OUT_DIR/bench-$picked.json"
-    section "scaling: CPU samplers feeding one GPU learner" 50 \
+    section "scaling: CPU samplers feeding one GPU learner" 60 \
         env GFN="$gpu_bin" bash -c 'scaling cpu-to-gpu --samplers 1,2,4,8 --steps 100 \
         --learner_device cuda'
-    section "scaling: CPU only, CPU samplers feeding one 8-thread CPU learner" 40 \
+    section "scaling: CPU only, CPU samplers feeding one 8-thread CPU learner" 45 \
         scaling cpu-only --samplers 1,2,4,8 --steps 100 --learner_threads 8
     if [[ -n "$GFN_MPI" ]]; then
-        section "scaling: CPU only, 8 CPU samplers feeding 2 MPI learners of 4 threads" 25 \
+        section "scaling: CPU only, 8 CPU samplers feeding 2 MPI learners of 4 threads" 30 \
             env GFN="$GFN_MPI" bash -c 'scaling cpu-mpi --samplers 8 --steps 100 --learners 2 \
             --learner_threads 4'
     fi
-    section "scaling: GPU samplers feeding one GPU learner" 40 \
+    section "scaling: GPU samplers feeding one GPU learner" 45 \
         env GFN="$gpu_bin" bash -c 'scaling gpu-to-gpu --samplers 1,2,4 --steps 100 \
         --learner_device cuda --sampler_device cuda'
     if [[ -n "$other_bin" ]]; then
