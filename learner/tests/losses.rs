@@ -244,3 +244,372 @@ fn every_loss_vanishes_on_the_exact_solution() {
         assert!(eval(&c, &wrong, &b) > 1e-3, "{loss_kind} on zero tables");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hand computations with non-trivial tables.
+//
+// A tabular net's flat parameters follow the declaration order of `GflowNet`, `Estimator` and
+// `Layer` (weight `[states, out]` then bias): the PF table `[n, D+1]` and its bias `[D+1]`; with
+// a learned backward policy the PB table `[n, D]` and its bias `[D]`; for DB and SubTB the logF
+// table `[n, 1]` and its bias `[1]`; for TB logZ. Row `i` of a table belongs to the state with
+// canonical index `i`. The reference below reads the same flat vector and recomputes every loss
+// in f64 from the formulas of torchgfn (docs/hypergrid-reference.md §4), without the library.
+
+/// A net for `c` whose every parameter is drawn uniformly from (−1, 1), and those parameters.
+fn random_net(c: &RunConfig, seed: u64) -> (GflowNet<Cpu>, Vec<f32>) {
+    let net = zero_net(c);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let flat: Vec<f32> = (0..net.num_params())
+        .map(|_| rand::Rng::random_range(&mut rng, -1.0..1.0))
+        .collect();
+    (params::load(net, &flat).unwrap(), flat)
+}
+
+/// The estimators of a tabular net, read from its flat parameters.
+struct Reference {
+    height: usize,
+    ndim: usize,
+    pf_table: Vec<f64>,
+    pf_bias: Vec<f64>,
+    /// Table and bias; `None` for a uniform backward policy.
+    pb: Option<(Vec<f64>, Vec<f64>)>,
+    /// Table and bias.
+    logf: Option<(Vec<f64>, f64)>,
+    log_z: Option<f64>,
+}
+
+impl Reference {
+    fn new(c: &RunConfig, flat: &[f32]) -> Self {
+        let (h, d) = (c.height, c.ndim);
+        let n = h.pow(d as u32);
+        let mut at = 0usize;
+        let mut take = |k: usize| -> Vec<f64> {
+            at += k;
+            flat[at - k..at].iter().map(|&v| v as f64).collect()
+        };
+        let pf_table = take(n * (d + 1));
+        let pf_bias = take(d + 1);
+        let pb = (c.loss != Loss::Fm && !c.uniform_pb).then(|| (take(n * d), take(d)));
+        let logf = matches!(c.loss, Loss::Db | Loss::SubTb).then(|| (take(n), take(1)[0]));
+        let log_z = (c.loss == Loss::Tb).then(|| take(1)[0]);
+        assert_eq!(at, flat.len(), "layout of the flat parameters");
+        Self {
+            height: h,
+            ndim: d,
+            pf_table,
+            pf_bias,
+            pb,
+            logf,
+            log_z,
+        }
+    }
+
+    fn index(&self, s: &[usize]) -> usize {
+        s.iter().fold(0, |i, &c| i * self.height + c)
+    }
+
+    /// Raw PF output (FM: the log edge flow) of action `a` at `s`.
+    fn u(&self, s: &[usize], a: usize) -> f64 {
+        self.pf_table[self.index(s) * (self.ndim + 1) + a] + self.pf_bias[a]
+    }
+
+    /// `log P_F(a | s)`: softmax over the allowed actions (coordinates below H−1, and exit).
+    fn log_pf(&self, s: &[usize], a: usize) -> f64 {
+        let allowed: Vec<usize> = (0..self.ndim)
+            .filter(|&k| s[k] + 1 < self.height)
+            .chain([self.ndim])
+            .collect();
+        assert!(allowed.contains(&a));
+        let logits: Vec<f64> = allowed.iter().map(|&k| self.u(s, k)).collect();
+        self.u(s, a) - logsumexp(&logits)
+    }
+
+    /// `log P_B(s − e_k | s)`: softmax over the coordinates above 0, or uniform.
+    fn log_pb(&self, s: &[usize], k: usize) -> f64 {
+        let allowed: Vec<usize> = (0..self.ndim).filter(|&j| s[j] > 0).collect();
+        assert!(allowed.contains(&k));
+        match &self.pb {
+            None => -(allowed.len() as f64).ln(),
+            Some((table, bias)) => {
+                let logit = |j: usize| table[self.index(s) * self.ndim + j] + bias[j];
+                let logits: Vec<f64> = allowed.iter().map(|&j| logit(j)).collect();
+                logit(k) - logsumexp(&logits)
+            }
+        }
+    }
+
+    fn logf(&self, s: &[usize]) -> f64 {
+        let (table, bias) = self.logf.as_ref().unwrap();
+        table[self.index(s)] + bias
+    }
+
+    /// The original reward, `R0 + R1·[every |s_d/(H−1) − 0.5| > 0.25] + R2·[every one in
+    /// (0.3, 0.4)]`, with the default (R0, R1, R2) = (0.1, 0.5, 2).
+    fn log_r(&self, s: &[usize]) -> f64 {
+        let a = |c: usize| (c as f64 / (self.height - 1) as f64 - 0.5).abs();
+        let ring = s.iter().all(|&c| a(c) > 0.25);
+        let band = s.iter().all(|&c| a(c) > 0.3 && a(c) < 0.4);
+        (0.1 + 0.5 * ring as u8 as f64 + 2.0 * band as u8 as f64).ln()
+    }
+
+    /// Per-step terms of one trajectory (its actions, exit last).
+    fn trajectory(&self, actions: &[u8]) -> Traj {
+        let mut s = vec![0usize; self.ndim];
+        let mut t = Traj::default();
+        for (i, &a) in actions.iter().enumerate() {
+            let a = a as usize;
+            t.states.push(s.clone());
+            t.pf.push(self.log_pf(&s, a));
+            if i + 1 < actions.len() {
+                s[a] += 1;
+                t.pb.push(self.log_pb(&s, a));
+            } else {
+                assert_eq!(a, self.ndim, "the last action is exit");
+                t.pb.push(0.0);
+            }
+        }
+        t.log_r = self.log_r(t.states.last().unwrap());
+        t
+    }
+}
+
+#[derive(Default)]
+struct Traj {
+    /// `s_0 … s_{L−1}`.
+    states: Vec<Vec<usize>>,
+    /// `log P_F(a_t | s_t)`, `t < L` (the last is the exit).
+    pf: Vec<f64>,
+    /// `log P_B(s_t | s_{t+1})`, `t < L−1`, then 0 for the exit.
+    pb: Vec<f64>,
+    log_r: f64,
+}
+
+fn logsumexp(x: &[f64]) -> f64 {
+    let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+}
+
+fn assert_close(got: f32, want: f64, what: &str) {
+    let err = (got as f64 - want).abs();
+    assert!(
+        err <= 1e-4 * want.abs().max(1.0),
+        "{what}: got {got}, want {want}"
+    );
+}
+
+/// Residual of the sub-trajectory of `len` actions from `s_start` (torchgfn's SubTB): pred
+/// `log F(s_t) + Σ log P_F`; target `log R(x) + Σ log P_B` when it ends with the exit, else
+/// `log F(s_{t+i}) + Σ log P_B`.
+fn subtb_residual(r: &Reference, t: &Traj, start: usize, len: usize) -> f64 {
+    let end = start + len;
+    let pred = r.logf(&t.states[start]) + t.pf[start..end].iter().sum::<f64>();
+    let target = if end == t.states.len() {
+        t.log_r + t.pb[start..end - 1].iter().sum::<f64>()
+    } else {
+        r.logf(&t.states[end]) + t.pb[start..end].iter().sum::<f64>()
+    };
+    pred - target
+}
+
+/// SubTB with reduction "sum", as the script runs it (§4.5).
+fn subtb_by_hand(r: &Reference, trajs: &[Traj], w: SubTbWeighting, lambda: f64) -> f64 {
+    let n = trajs.len() as f64;
+    let t_max = trajs.iter().map(|t| t.states.len()).max().unwrap();
+    // Every (trajectory, start, length) with its squared residual.
+    let mut subs = vec![];
+    for (k, t) in trajs.iter().enumerate() {
+        let l = t.states.len();
+        for start in 0..l {
+            for len in 1..=l - start {
+                subs.push((k, start, len, subtb_residual(r, t, start, len).powi(2)));
+            }
+        }
+    }
+    let weighted = |weight: &dyn Fn(usize, usize, usize) -> f64| -> f64 {
+        subs.iter()
+            .map(|&(k, start, len, r2)| weight(trajs[k].states.len(), start, len) * r2)
+            .sum()
+    };
+    match w {
+        SubTbWeighting::GeometricWithin => weighted(&|l, _, i| {
+            let denom: f64 = (0..l).map(|j| (l - j) as f64 * lambda.powi(j as i32)).sum();
+            lambda.powi(i as i32 - 1) / (n * denom)
+        }),
+        SubTbWeighting::Geometric => (1..=t_max)
+            .map(|i| {
+                let of_len: Vec<f64> = subs.iter().filter(|s| s.2 == i).map(|s| s.3).collect();
+                let mean = of_len.iter().sum::<f64>() / of_len.len() as f64;
+                (1.0 - lambda) * lambda.powi(i as i32 - 1) / (1.0 - lambda.powi(t_max as i32))
+                    * mean
+            })
+            .sum(),
+        SubTbWeighting::Equal => subs.iter().map(|s| s.3).sum::<f64>() / subs.len() as f64,
+        SubTbWeighting::EqualWithin => weighted(&|l, _, _| 2.0 / ((l * (l + 1)) as f64 * n)),
+        SubTbWeighting::ModifiedDb => weighted(&|l, _, i| (i == 1) as u8 as f64 / (l as f64 * n)),
+        SubTbWeighting::Db => weighted(&|_, _, i| (i == 1) as u8 as f64),
+        SubTbWeighting::Tb => trajs
+            .iter()
+            .map(|t| {
+                let z = r.logf(&t.states[0]) + t.pf.iter().sum::<f64>()
+                    - t.pb.iter().sum::<f64>()
+                    - t.log_r;
+                z * z
+            })
+            .sum(),
+    }
+}
+
+#[test]
+fn subtb_by_hand_with_nonzero_logf_for_every_weighting() {
+    for w in [
+        SubTbWeighting::GeometricWithin,
+        SubTbWeighting::Geometric,
+        SubTbWeighting::Equal,
+        SubTbWeighting::EqualWithin,
+        SubTbWeighting::Tb,
+        SubTbWeighting::Db,
+        SubTbWeighting::ModifiedDb,
+    ] {
+        for lambda in [0.9f32, 0.5] {
+            let c = cfg(Loss::SubTb, |c| {
+                c.subtb_weighting = w;
+                c.subtb_lambda = lambda;
+            });
+            let (net, flat) = random_net(&c, 11);
+            let r = Reference::new(&c, &flat);
+            // The logF table is not trivial.
+            let (table, _) = r.logf.as_ref().unwrap();
+            assert!(table.iter().any(|v| v.abs() > 0.5));
+            let trajs: Vec<Traj> = TRAJS.iter().map(|a| r.trajectory(a)).collect();
+            let want = subtb_by_hand(&r, &trajs, w, lambda as f64);
+            assert!(want > 0.1, "{w}: {want}");
+            assert_close(
+                eval(&c, &net, &batch(&c, TRAJS)),
+                want,
+                &format!("{w} λ={lambda}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn db_by_hand_with_nonzero_logf() {
+    // DB: mean over every transition (exit included) of
+    // (log F(s) + log P_F(a|s) − log F(s') − log P_B(s|s'))², log R(x) in place of log F(s_f).
+    let c = cfg(Loss::Db, |_| {});
+    let (net, flat) = random_net(&c, 12);
+    let r = Reference::new(&c, &flat);
+    let mut sq = vec![];
+    for a in TRAJS {
+        let t = r.trajectory(a);
+        let l = t.states.len();
+        for i in 0..l {
+            let next = if i + 1 < l {
+                r.logf(&t.states[i + 1])
+            } else {
+                t.log_r
+            };
+            sq.push((r.logf(&t.states[i]) + t.pf[i] - next - t.pb[i]).powi(2));
+        }
+    }
+    let want = sq.iter().sum::<f64>() / sq.len() as f64;
+    assert_close(eval(&c, &net, &batch(&c, TRAJS)), want, "DB");
+}
+
+#[test]
+fn tb_and_zvar_by_hand_with_random_tables() {
+    for uniform_pb in [false, true] {
+        let c = cfg(Loss::Tb, |c| c.uniform_pb = uniform_pb);
+        let (net, flat) = random_net(&c, 13);
+        let r = Reference::new(&c, &flat);
+        let zeta: Vec<f64> = TRAJS
+            .iter()
+            .map(|a| {
+                let t = r.trajectory(a);
+                t.pf.iter().sum::<f64>() - t.pb.iter().sum::<f64>() - t.log_r
+            })
+            .collect();
+        let log_z = r.log_z.unwrap();
+        assert!(log_z.abs() > 0.01);
+        let n = zeta.len() as f64;
+        let tb = zeta.iter().map(|z| (log_z + z).powi(2)).sum::<f64>() / n;
+        assert_close(eval(&c, &net, &batch(&c, TRAJS)), tb, "TB");
+
+        let c = cfg(Loss::ZVar, |c| c.uniform_pb = uniform_pb);
+        // ZVar's net is TB's without logZ: same tables.
+        let net = params::load(zero_net(&c), &flat[..flat.len() - 1]).unwrap();
+        let mean = zeta.iter().sum::<f64>() / n;
+        let zvar = zeta.iter().map(|z| (z - mean).powi(2)).sum::<f64>() / n;
+        assert_close(eval(&c, &net, &batch(&c, TRAJS)), zvar, "ZVar");
+    }
+}
+
+#[test]
+fn modified_db_by_hand() {
+    // Over the non-exit transitions s →a→ s': mean of
+    // ([log R(s) + log P_F(a|s) + log P_F(exit|s')] − [log R(s') + log P_B(s|s') + log P_F(exit|s)])².
+    for uniform_pb in [false, true] {
+        let c = cfg(Loss::ModifiedDb, |c| c.uniform_pb = uniform_pb);
+        let (net, flat) = random_net(&c, 14);
+        let r = Reference::new(&c, &flat);
+        let exit = c.ndim;
+        let mut sq = vec![];
+        for a in TRAJS {
+            let t = r.trajectory(a);
+            for i in 0..t.states.len() - 1 {
+                let (s, s1) = (&t.states[i], &t.states[i + 1]);
+                let pred = r.log_r(s) + t.pf[i] + r.log_pf(s1, exit);
+                let target = r.log_r(s1) + t.pb[i] + r.log_pf(s, exit);
+                sq.push((pred - target).powi(2));
+            }
+        }
+        assert_eq!(sq.len(), 8);
+        let want = sq.iter().sum::<f64>() / sq.len() as f64;
+        assert!(want > 0.1);
+        assert_close(
+            eval(&c, &net, &batch(&c, TRAJS)),
+            want,
+            &format!("ModifiedDB uniform_pb={uniform_pb}"),
+        );
+    }
+}
+
+#[test]
+fn fm_by_hand() {
+    // u(s, a) is the raw PF output. For every visited non-initial state s (repeats and terminal
+    // states included): in(s) = logsumexp_d u(s − e_d, d) over the parents, out(s) =
+    // logsumexp over the allowed forward actions, exit included; fm = mean (in − out)².
+    // Reward matching over the terminal states (s0 when a trajectory exits at once):
+    // rm = mean (u(x, exit) − log R(x))². Loss = fm + rm.
+    let c = cfg(Loss::Fm, |_| {});
+    let (net, flat) = random_net(&c, 15);
+    let r = Reference::new(&c, &flat);
+    let (d, h) = (c.ndim, c.height);
+    let (mut fm, mut rm) = (vec![], vec![]);
+    for a in TRAJS {
+        let states = r.trajectory(a).states;
+        for s in &states[1..] {
+            let incoming: Vec<f64> = (0..d)
+                .filter(|&k| s[k] > 0)
+                .map(|k| {
+                    let mut p = s.clone();
+                    p[k] -= 1;
+                    r.u(&p, k)
+                })
+                .collect();
+            let outgoing: Vec<f64> = (0..d)
+                .filter(|&k| s[k] + 1 < h)
+                .chain([d])
+                .map(|k| r.u(s, k))
+                .collect();
+            fm.push((logsumexp(&incoming) - logsumexp(&outgoing)).powi(2));
+        }
+        let x = states.last().unwrap();
+        rm.push((r.u(x, d) - r.log_r(x)).powi(2));
+    }
+    assert_eq!((fm.len(), rm.len()), (8, 4));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let want = mean(&fm) + mean(&rm);
+    assert!(mean(&fm) > 0.01 && mean(&rm) > 0.01);
+    assert_close(eval(&c, &net, &batch(&c, TRAJS)), want, "FM");
+}
