@@ -15,7 +15,7 @@
 //! frame.
 
 use gfn_common::config::EnvSection;
-use gfn_common::{HyperGrid, RewardKind, TrajectoryBatch};
+use gfn_common::{HyperGrid, TrajectoryBatch};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -30,45 +30,10 @@ const FRAME_HEAD: usize = 12;
 /// Largest frame payload a reader accepts.
 const MAX_FRAME: usize = 256 << 20;
 
-/// The environment a recording belongs to; a replay must match it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnvSpec {
-    pub ndim: usize,
-    pub height: usize,
-    pub reward: RewardKind,
-    pub r0: f32,
-    pub r1: f32,
-    pub r2: f32,
-}
-
-impl std::fmt::Display for EnvSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}-D H={}, {} reward (R0 {}, R1 {}, R2 {})",
-            self.ndim, self.height, self.reward, self.r0, self.r1, self.r2
-        )
-    }
-}
-
-impl EnvSpec {
-    /// The environment of a run.
-    pub fn of(env: &EnvSection) -> Self {
-        Self {
-            ndim: env.ndim,
-            height: env.height,
-            reward: env.reward,
-            r0: env.r0,
-            r1: env.r1,
-            r2: env.r2,
-        }
-    }
-}
-
 /// What every segment of a recording starts with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DumpHeader {
-    pub env: EnvSpec,
+    pub env: EnvSection,
     pub run_id: String,
     pub segment: u32,
 }
@@ -98,7 +63,10 @@ pub enum DumpError {
         expected: String,
     },
     #[error("the recording is of {recorded}, but this run is {wanted}: refusing to replay it")]
-    OtherEnvironment { recorded: EnvSpec, wanted: EnvSpec },
+    OtherEnvironment {
+        recorded: EnvSection,
+        wanted: EnvSection,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DumpError + '_ {
@@ -128,7 +96,7 @@ impl DumpWriter {
     /// recording is refused: recordings are never overwritten.
     pub fn create(
         dir: &Path,
-        env: EnvSpec,
+        env: EnvSection,
         run_id: &str,
         segment_bytes: u64,
     ) -> Result<Self, DumpError> {
@@ -343,11 +311,10 @@ impl Dump {
 
     /// Refuses a recording of another environment than `env`.
     pub fn check_env(&self, env: &EnvSection) -> Result<(), DumpError> {
-        let wanted = EnvSpec::of(env);
-        if self.header.env != wanted {
+        if self.header.env != *env {
             return Err(DumpError::OtherEnvironment {
-                recorded: self.header.env.clone(),
-                wanted,
+                recorded: self.header.env,
+                wanted: *env,
             });
         }
         Ok(())
@@ -478,11 +445,11 @@ mod tests {
     use super::*;
     use gfn_common::RunConfig;
 
-    fn env() -> EnvSpec {
-        EnvSpec {
+    fn env() -> EnvSection {
+        EnvSection {
             ndim: 2,
             height: 8,
-            reward: RewardKind::Original,
+            reward: gfn_common::RewardKind::Original,
             r0: 0.1,
             r1: 0.5,
             r2: 2.0,

@@ -1,6 +1,6 @@
 //! Recording of what a buffer takes in: every stored batch goes into a dump.
 
-use crate::dump::{DumpError, DumpWriter, EnvSpec};
+use crate::dump::{DumpError, DumpWriter};
 use gfn_common::config::{BufferSection, EnvSection};
 use gfn_common::TrajectoryBatch;
 
@@ -25,7 +25,7 @@ impl Recorder {
             return Ok(Self::default());
         };
         let run_id = format!("{who}-seed{}-{}", cfg.seed, cfg.run_dir.display());
-        let writer = DumpWriter::create(dir, EnvSpec::of(env), &run_id, DUMP_SEGMENT_BYTES)?;
+        let writer = DumpWriter::create(dir, *env, &run_id, DUMP_SEGMENT_BYTES)?;
         tracing::info!("recording trajectories into {}", dir.display());
         Ok(Self::new(Some(writer)))
     }

@@ -10,8 +10,9 @@ use crate::preprocess::Preprocessor;
 use crate::reward::{Reward, RewardKind};
 use std::path::PathBuf;
 
-/// The environment: the grid and its reward.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The environment: the grid and its reward. Recordings store it, so that a replay of another
+/// environment is refused.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EnvSection {
     pub ndim: usize,
     pub height: usize,
@@ -37,6 +38,16 @@ impl EnvSection {
         self.grid()?;
         self.reward_fn()?;
         Ok(())
+    }
+}
+
+impl std::fmt::Display for EnvSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}-D H={}, {} reward (R0 {}, R1 {}, R2 {})",
+            self.ndim, self.height, self.reward, self.r0, self.r1, self.r2
+        )
     }
 }
 
