@@ -1,16 +1,13 @@
 //! `gfn`: train GFlowNets on HyperGrid. This binary parses flags, refuses those that mean
 //! nothing in the chosen mode ([`modes`]), and hands the run to `gfn-pipeline`.
 
-mod modes;
-
 use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use gfn_common::config::ConfigError;
+use gfn_common::config::{refuse_load, ConfigError, Mode, Settings};
 use gfn_common::{Device, RunConfig};
 use gfn_experiments::{bench, bench_pipeline, reproduce};
 use gfn_pipeline::{replay, roles, signals, train, HostOptions};
-use modes::Mode;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -177,28 +174,16 @@ struct BenchArgs {
     json: Option<PathBuf>,
 }
 
-/// The run configuration: the config file (if any), overridden by flags given explicitly;
-/// validated.
-fn run_config(
-    config: &Option<PathBuf>,
-    run: &RunConfig,
-    matches: &ArgMatches,
-) -> Result<RunConfig, ConfigError> {
-    let cfg = merged_config(config, run, matches)?;
-    cfg.validate()?;
-    Ok(cfg)
-}
-
-/// [`run_config`] for `mode`: flags it cannot honour are refused, and where it computes, its
-/// `--device` is checked before anything runs.
+/// The settings of a run in `mode`: the config file (if any), overridden by flags given
+/// explicitly, validated once (flags the mode cannot honour are refused); where the mode
+/// computes, its `--device` is checked before anything runs.
 fn mode_config(
     mode: Mode,
     config: &Option<PathBuf>,
     run: &RunConfig,
     matches: &ArgMatches,
-) -> Result<RunConfig, ConfigError> {
-    let cfg = run_config(config, run, matches)?;
-    modes::refuse_meaningless(mode, &cfg)?;
+) -> Result<Settings, ConfigError> {
+    let cfg = merged_config(config, run, matches)?.settings(mode)?;
     if mode != Mode::Buffer {
         gfn_nn::backend::check_device(cfg.device)?;
     }
@@ -303,7 +288,7 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
                 _ => Mode::Learner,
             };
             let cfg = mode_config(mode, &args.config, &args.run, sub)?;
-            modes::refuse_load(mode, args.load.is_some())?;
+            refuse_load(mode, args.load.is_some())?;
             let stop = signals::install();
             match mode {
                 Mode::Sampler => {

@@ -1,10 +1,13 @@
 //! Cross-role and cross-process integration tests of gfn (see `tests/`), and their helpers.
 
+use gfn_common::config::Mode;
+use gfn_common::pipe::Shutdown;
 use gfn_common::target::{distances, histogram, terminal_distribution};
 use gfn_common::{HyperGrid, RunConfig, TrajectoryBatch};
 use gfn_nn::backend::{cpu_device, Cpu};
 use gfn_nn::policy::forward_probs_all_states;
 use gfn_nn::{params, GflowNet, NetConfig};
+use gfn_pipeline::{HostOptions, TrainReport};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,6 +26,22 @@ pub fn gfn_binary() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// `gfn train` in this process, on a configuration the test built: validated here, as the
+/// command line validates its own.
+pub fn train(cfg: &RunConfig, opts: HostOptions) -> anyhow::Result<TrainReport> {
+    gfn_pipeline::train::train(&cfg.clone().settings(Mode::Train)?, opts)
+}
+
+/// `gfn replay --from dir` in this process (see [`train`]).
+pub fn replay(
+    cfg: &RunConfig,
+    dir: &Path,
+    opts: HostOptions,
+    stop: &Shutdown,
+) -> anyhow::Result<TrainReport> {
+    gfn_pipeline::replay::replay(&cfg.clone().settings(Mode::Replay)?, dir, opts, stop)
 }
 
 /// The validations of a run's `metrics.jsonl` in `dir`, and its summary once written. Lines that

@@ -4,8 +4,8 @@
 
 use gfn_common::RunConfig;
 use gfn_host::checkpoint;
-use gfn_pipeline::train::train;
 use gfn_pipeline::HostOptions;
+use gfn_tests::train;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

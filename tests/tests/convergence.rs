@@ -2,8 +2,8 @@
 //! whole embedded pipeline (sampler, buffer and learner threads) trained to an exact L1.
 
 use gfn_common::{Loss, RunConfig};
-use gfn_pipeline::train::train;
 use gfn_pipeline::HostOptions;
+use gfn_tests::train;
 
 const LOG_Z_2D8: f64 = 3.1091;
 

@@ -2,8 +2,8 @@
 //! with the `mpi` feature). The binary is the one cargo built next to this test.
 
 use gfn_common::RunConfig;
-use gfn_pipeline::train::train;
 use gfn_pipeline::HostOptions;
+use gfn_tests::train;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -3,9 +3,9 @@
 
 use gfn_common::{Loss, RunConfig};
 use gfn_nn::backend::{cpu_device, Cpu};
-use gfn_pipeline::train::train;
 use gfn_pipeline::HostOptions;
 use gfn_sampler::Sampler;
+use gfn_tests::train;
 
 fn small(f: impl Fn(&mut RunConfig)) -> RunConfig {
     let mut c = RunConfig {

@@ -3,9 +3,10 @@
 //! ends on the uninterrupted replay's parameters.
 
 use gfn_common::{Loss, RunConfig};
-use gfn_pipeline::replay::{inspect, replay};
-use gfn_pipeline::train::train;
+use gfn_pipeline::replay::inspect;
 use gfn_pipeline::HostOptions;
+use gfn_tests::replay;
+use gfn_tests::train;
 use std::path::Path;
 
 #[test]

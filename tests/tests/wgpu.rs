@@ -5,9 +5,9 @@
 
 use gfn_common::{Device, RunConfig};
 use gfn_nn::any_gpu::{wgpu_device, Wgpu};
-use gfn_pipeline::train::train;
 use gfn_pipeline::HostOptions;
 use gfn_sampler::Sampler;
+use gfn_tests::train;
 
 const WGPU: Device = Device::Wgpu(None);
 

@@ -7,12 +7,16 @@
 use crate::env::{GridError, HyperGrid};
 use crate::preprocess::Preprocessor;
 use crate::reward::{Reward, RewardError, RewardKind};
+mod modes;
 mod sections;
+mod settings;
 
+pub use modes::{refuse_load, Mode};
 pub use sections::{
     BufferSection, EnvSection, ModelSection, ObjectiveSection, OptimSection, RunSection,
     SamplingSection, ValidationSection,
 };
+pub use settings::Settings;
 
 use clap::Parser;
 use serde::{Deserialize, Serialize};
@@ -408,6 +412,9 @@ pub enum ConfigError {
         mode: &'static str,
         why: &'static str,
     },
+    /// Learner replicas split each batch evenly.
+    #[error("--batch_size {batch} is not divisible by the {learners} learners")]
+    UnevenBatch { batch: usize, learners: usize },
     /// The configuration has a value TOML cannot hold (a non-UTF-8 path).
     #[error("the configuration cannot be written as TOML: {0}")]
     NotToml(String),

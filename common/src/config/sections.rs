@@ -167,7 +167,6 @@ impl OptimSection {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SamplingSection {
     pub seed: u64,
-    pub batch_size: usize,
     pub epsilon: f32,
     pub temperature: f32,
     pub policy_lag: u64,
@@ -379,7 +378,6 @@ impl RunConfig {
     pub fn sampling(&self) -> SamplingSection {
         SamplingSection {
             seed: self.seed,
-            batch_size: self.batch_size,
             epsilon: self.epsilon,
             temperature: self.temperature,
             policy_lag: self.policy_lag,

@@ -2,6 +2,7 @@
 //! learner's achieved GFLOP/s against the same device's measured SGEMM rate.
 
 use anyhow::Result;
+use gfn_common::config::{Mode, Settings};
 use gfn_common::{Device, Loss, RunConfig};
 use gfn_nn::backend::init_cpu_threads;
 use gfn_pipeline::device::sgemm_gflops;
@@ -34,7 +35,7 @@ fn mlp_flops(cfg: &RunConfig, input: usize, output: usize) -> f64 {
 }
 
 /// Runs one configuration for `steps` learner steps and reports throughput.
-pub fn bench_config(name: &str, cfg: &RunConfig, sgemm: f64) -> Result<BenchRow> {
+pub fn bench_config(name: &str, cfg: &Settings, sgemm: f64) -> Result<BenchRow> {
     let report = train(cfg, HostOptions::default())?;
     let s = &report.summary;
     let busy = s.wall_s - s.time.validation;
@@ -124,9 +125,9 @@ pub fn run(
                 record: None,
                 ..cfg.clone()
             };
-            train(&warm, HostOptions::default())?;
+            train(&warm.settings(Mode::Train)?, HostOptions::default())?;
         }
-        let row = bench_config(&name, &cfg, sgemm)?;
+        let row = bench_config(&name, &cfg.settings(Mode::Train)?, sgemm)?;
         tracing::info!(
             "{name}: {:.1} it/s, {:.0} traj/s",
             row.steps_per_s,

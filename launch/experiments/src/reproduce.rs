@@ -6,7 +6,7 @@
 
 use crate::claims::{self, cell, mean_sd, Claim, ConfigRuns};
 use anyhow::{bail, Context, Result};
-use gfn_common::config::ConfigError;
+use gfn_common::config::{ConfigError, Mode, Settings};
 use gfn_common::pipe::Shutdown;
 use gfn_common::{Loss, RunConfig};
 use gfn_host::metrics::Validation;
@@ -283,7 +283,7 @@ pub fn run(preset_name: &str, campaign: &Campaign, out: &Path, stop: &Shutdown) 
         if read_run(&cfg.run_dir).is_some() {
             check_same_settings(&cfg)?;
         } else if campaign.selects(index, &format!("{}/seed{seed}", p.name)) {
-            todo.push((p.name.clone(), cfg));
+            todo.push((p.name.clone(), cfg.settings(Mode::Train)?));
         }
     }
     tracing::info!(
@@ -357,7 +357,7 @@ fn finished_seeds(point: &GridPoint, out: &Path) -> Result<Vec<RunResult>> {
 
 /// One run, resumed from its checkpoint if it has one; a finished run's checkpoint is deleted
 /// (its results are in its metrics).
-fn run_one(name: &str, cfg: &RunConfig, stop: &Shutdown) -> Result<()> {
+fn run_one(name: &str, cfg: &Settings, stop: &Shutdown) -> Result<()> {
     if read_run(&cfg.run_dir).is_some() {
         return Ok(()); // finished meanwhile by another invocation on the same folder
     }

@@ -5,6 +5,7 @@ use crate::device::with_backend;
 use anyhow::{Context, Result};
 use gfn_buffer::dump::{Dump, DumpReport};
 use gfn_buffer::recording::DumpSource;
+use gfn_common::config::Settings;
 use gfn_common::pipe::Shutdown;
 use gfn_common::seam::Nowhere;
 use gfn_common::RunConfig;
@@ -19,12 +20,11 @@ use std::path::Path;
 /// Trains a fresh learner on the recording in `from` for the run's budget, stopping early once
 /// `stop` is set. A recording of another environment is refused.
 pub fn replay(
-    cfg: &RunConfig,
+    cfg: &Settings,
     from: &Path,
     opts: HostOptions,
     stop: &Shutdown,
 ) -> Result<TrainReport> {
-    cfg.validate()?;
     with_backend!(cfg.device, |L, device| replay_on::<L>(
         cfg, from, opts, stop, device
     ))

@@ -6,6 +6,7 @@ use anyhow::{ensure, Context, Result};
 use gfn_buffer::dump::Dump;
 use gfn_buffer::net::{serve, write_report, BufferSockets};
 use gfn_buffer::{new_core, BufferReport, Hosting};
+use gfn_common::config::Settings;
 use gfn_common::pipe::{Shutdown, WeightBoard};
 use gfn_common::RunConfig;
 use gfn_host::session::{Finish, Session};
@@ -23,8 +24,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 /// Runs one sampler until the learner ends the run, the run goes quiet, or `stop` is set.
-pub fn sampler(cfg: &RunConfig, net: &NetArgs, stop: &Shutdown) -> Result<SamplerStats> {
-    cfg.validate()?;
+pub fn sampler(cfg: &Settings, net: &NetArgs, stop: &Shutdown) -> Result<SamplerStats> {
     with_backend!(cfg.device, |L, device| sampler_on::<
         <L as AutodiffBackend>::InnerBackend,
     >(cfg, net, stop, device))
@@ -87,12 +87,11 @@ fn sampler_on<B: Backend>(
 /// Runs one buffer until a learner says the run is over, nothing is heard for the idle timeout,
 /// or `stop` is set. With `load`, the buffer starts out holding the recording in that folder.
 pub fn buffer(
-    cfg: &RunConfig,
+    cfg: &Settings,
     net: &NetArgs,
     load: Option<&Path>,
     stop: &Shutdown,
 ) -> Result<BufferReport> {
-    cfg.validate()?;
     ensure!(
         net.id < net.ingest.len() && net.id < net.serve.len(),
         "--id {} has no --ingest/--serve endpoint",
@@ -157,19 +156,18 @@ fn replica_sync() -> Result<gfn_learner::LocalSync> {
 /// Runs one learner replica until the run's budget is trained or `stop` is set; rank 0 returns
 /// the run's report.
 pub fn learner(
-    cfg: &RunConfig,
+    cfg: &Settings,
     net: &NetArgs,
     opts: HostOptions,
     stop: &Shutdown,
 ) -> Result<Option<TrainReport>> {
-    cfg.validate()?;
     with_backend!(cfg.device, |L, device| learner_on::<L>(
         cfg, net, opts, stop, device
     ))
 }
 
 fn learner_on<L: AutodiffBackend>(
-    cfg: &RunConfig,
+    cfg: &Settings,
     net: &NetArgs,
     opts: HostOptions,
     stop: &Shutdown,
@@ -177,14 +175,10 @@ fn learner_on<L: AutodiffBackend>(
 ) -> Result<Option<TrainReport>> {
     let mut sync = replica_sync()?;
     let (rank, world) = (sync.rank(), sync.world_size());
-    ensure!(
-        cfg.batch_size.is_multiple_of(world),
-        "--batch_size {} is not divisible by the {world} learners",
-        cfg.batch_size
-    );
+    let batch = cfg.batch_per_learner(world)?;
     init_cpu_threads(cfg.threads);
     let mut session = Session::<L>::open(cfg, opts, device, &mut sync)?;
-    let mut pipes = LearnerPipes::open(cfg, net, rank, world, session.learner(), stop)?;
+    let mut pipes = LearnerPipes::open(cfg, net, (rank, world), batch, session.learner(), stop)?;
     session.restore_source(&mut pipes.client)?;
     let mut sink = PublisherSink(pipes.publisher.clone());
     let result = session
@@ -215,8 +209,8 @@ impl LearnerPipes {
     fn open<B: AutodiffBackend>(
         cfg: &RunConfig,
         net: &NetArgs,
-        rank: usize,
-        world: usize,
+        (rank, world): (usize, usize),
+        batch: usize,
         learner: &Learner<B>,
         stop: &Shutdown,
     ) -> Result<Self> {
@@ -240,7 +234,7 @@ impl LearnerPipes {
         let socket = Socket::open(&ctx, zmq::DEALER, Join::Connect, buffer, &token, &me)?;
         let client = BufferClient::new(
             socket,
-            (cfg.batch_size / world) as u32,
+            batch as u32,
             cfg.sync,
             publisher.clone(),
             Duration::from_secs(net.idle_timeout),

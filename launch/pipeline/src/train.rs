@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
 use gfn_buffer::limiter::insert_steps;
 use gfn_buffer::{new_core, ChannelBuffer, Hosting};
+use gfn_common::config::Settings;
 use gfn_common::pipe::{Shutdown, WeightBoard};
 use gfn_common::RunConfig;
 use gfn_host::session::{Finish, Session};
@@ -22,13 +23,12 @@ use std::sync::Arc;
 const PIPE_DEPTH: usize = 4;
 
 /// Trains as configured and returns the report.
-pub fn train(cfg: &RunConfig, opts: HostOptions) -> Result<TrainReport> {
+pub fn train(cfg: &Settings, opts: HostOptions) -> Result<TrainReport> {
     train_until(cfg, opts, &Shutdown::default())
 }
 
 /// [`train`], stopping early (with a checkpoint, under `--checkpoint_dir`) once `stop` is set.
-pub fn train_until(cfg: &RunConfig, opts: HostOptions, stop: &Shutdown) -> Result<TrainReport> {
-    cfg.validate()?;
+pub fn train_until(cfg: &Settings, opts: HostOptions, stop: &Shutdown) -> Result<TrainReport> {
     with_backend!(cfg.device, |L, device| train_on::<L>(
         cfg, opts, stop, device
     ))

@@ -5,8 +5,7 @@
 //! flags (the launch scripts pass the same ones to every role), so each role accepts the flags
 //! of the others; what is refused there is what the multi-process mode as a whole cannot do.
 
-use gfn_common::config::ConfigError;
-use gfn_common::RunConfig;
+use super::{ConfigError, RunConfig};
 
 /// The commands that run a role or a whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
