@@ -28,6 +28,9 @@ pub fn gfn_binary() -> PathBuf {
     bin
 }
 
+/// log Z of 2-D H=8 with the original reward at R0 0.1 (the reference configuration's grid).
+pub const LOG_Z_2D8: f64 = 3.1091;
+
 /// `gfn train` in this process, on a configuration the test built: validated here, as the
 /// command line validates its own.
 pub fn train(cfg: &RunConfig, opts: HostOptions) -> anyhow::Result<TrainReport> {

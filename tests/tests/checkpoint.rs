@@ -2,6 +2,7 @@
 //! appears, so also while the next one is being written) and resumed with `--resume` ends where
 //! the uninterrupted run with the same seed ends, and every checkpoint on disk is whole.
 
+use gfn_common::config::Mode;
 use gfn_common::RunConfig;
 use gfn_host::checkpoint;
 use gfn_pipeline::HostOptions;
@@ -107,4 +108,66 @@ fn a_killed_and_resumed_run_ends_like_the_uninterrupted_one() {
         summary["params_checksum"].as_str().unwrap(),
         whole.params_checksum
     );
+}
+
+/// Every piece of state a checkpoint holds at once: a policy lag (weights kept one version
+/// back), a replay buffer behind a samples-per-insert limiter, noisy layers (their noise
+/// stream) and a cosine learning-rate schedule (its step). A run stopped right after its
+/// first checkpoint and resumed must end with the uninterrupted run's exact parameters.
+#[test]
+fn resume_is_bit_identical_with_lag_replay_limiter_noise_and_cosine() {
+    let root = std::env::temp_dir().join(format!("gfn-ckpt-all-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let base = RunConfig {
+        n_trajectories: 16 * 300,
+        batch_size: 16,
+        seed: 11,
+        policy_lag: 1,
+        replay_buffer_size: 200,
+        samples_per_insert: Some(2.0),
+        n_noisy_layers: 1,
+        lr_schedule: gfn_common::LrSchedule::Cosine,
+        validation_interval: 100,
+        run_dir: root.join("whole"),
+        ..RunConfig::default()
+    };
+    let whole = train(&base, HostOptions::default()).unwrap().summary;
+
+    let ckpt = root.join("ckpt");
+    let stopped = RunConfig {
+        checkpoint_dir: Some(ckpt.clone()),
+        checkpoint_every: 40,
+        run_dir: root.join("resumed"),
+        ..base.clone()
+    };
+    // Stop as soon as the first checkpoint is on disk: the stop writes another at that step.
+    let stop = gfn_common::pipe::Shutdown::default();
+    let watcher = {
+        let (stop, ckpt) = (stop.clone(), ckpt.clone());
+        std::thread::spawn(move || {
+            while !stop.is_set() {
+                if matches!(checkpoint::load(&ckpt), Ok(Some(_))) {
+                    stop.trigger();
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let settings = stopped.clone().settings(Mode::Train).unwrap();
+    let first = gfn_pipeline::train::train_until(&settings, HostOptions::default(), &stop)
+        .unwrap()
+        .summary;
+    stop.trigger();
+    watcher.join().unwrap();
+    assert!(first.stopped && first.steps < whole.steps, "stopped early");
+
+    let resumed = RunConfig {
+        resume: true,
+        ..stopped
+    };
+    let resumed = train(&resumed, HostOptions::default()).unwrap().summary;
+    assert_eq!(resumed.resumed_from, Some(first.steps));
+    assert_eq!(resumed.steps, whole.steps);
+    assert_eq!(resumed.params_checksum, whole.params_checksum);
+    let _ = std::fs::remove_dir_all(&root);
 }

@@ -1,11 +1,14 @@
 //! The published-quality bar on 2-D H=8 (R0 0.1, batch 128, 32,000 trajectories, seed 1): the
-//! whole embedded pipeline (sampler, buffer and learner threads) trained to an exact L1.
+//! whole embedded pipeline (sampler, buffer and learner threads) trained to an exact L1. The
+//! runs are bit-reproducible, so each bar sits at about twice what the loss reaches here
+//! (2026-12-04, the same on two machines), with a floor for log Z. TB's run is the recorded
+//! one of `replay.rs`, which checks its bar there instead of training it twice.
 
 use gfn_common::{Loss, RunConfig};
 use gfn_pipeline::HostOptions;
 use gfn_tests::train;
 
-const LOG_Z_2D8: f64 = 3.1091;
+use gfn_tests::LOG_Z_2D8;
 
 fn run(loss: Loss) -> gfn_host::metrics::Validation {
     let cfg = RunConfig {
@@ -23,37 +26,31 @@ fn run(loss: Loss) -> gfn_host::metrics::Validation {
         .final_validation
 }
 
-#[test]
-fn tb_reaches_the_reference_accuracy() {
-    let v = run(Loss::Tb);
-    let l1 = v.exact_l1.unwrap();
-    let z = v.log_z.unwrap();
-    assert!(l1 <= 0.02, "exact L1 {l1}");
-    assert!((z - LOG_Z_2D8).abs() <= 0.02, "logZ {z}");
-    assert_eq!(v.modes_found, 4);
-}
-
-/// A loss reaches exact L1 ≤ 0.1, and its estimate of log Z (logF(s0), or FM's out-flow of s0)
-/// is within 0.05 of the truth.
-fn converges(loss: Loss) {
+/// A loss reaches an exact L1 of at most `l1_bar`, its estimate of log Z (logF(s0), or FM's
+/// out-flow of s0) is within `log_z_bar` of the truth, and it finds the four modes.
+fn converges(loss: Loss, l1_bar: f64, log_z_bar: f64) {
     let v = run(loss);
     let l1 = v.exact_l1.unwrap();
-    assert!(l1 <= 0.1, "exact L1 {l1}");
+    assert!(l1 <= l1_bar, "{loss}: exact L1 {l1}");
     let z = v.log_z.unwrap();
-    assert!((z - LOG_Z_2D8).abs() <= 0.05, "logZ {z}");
+    assert!((z - LOG_Z_2D8).abs() <= log_z_bar, "{loss}: logZ {z}");
+    assert_eq!(v.modes_found, 4, "{loss}");
 }
 
 #[test]
 fn db_converges() {
-    converges(Loss::Db);
+    // Measured: exact L1 0.0051, |log Z error| 0.0005.
+    converges(Loss::Db, 0.011, 0.002);
 }
 
 #[test]
 fn subtb_converges() {
-    converges(Loss::SubTb);
+    // Measured: exact L1 0.0160, |log Z error| 0.0032.
+    converges(Loss::SubTb, 0.032, 0.0065);
 }
 
 #[test]
 fn fm_converges() {
-    converges(Loss::Fm);
+    // Measured: exact L1 0.0505, |log Z error| 0.0032.
+    converges(Loss::Fm, 0.1, 0.0065);
 }

@@ -1,6 +1,6 @@
 //! Offline replay: a recorded `gfn train` run (2-D H=8, TB) trains a fresh learner with TB, and
-//! with DB on the same dump, to an exact L1 of at most 0.05; a replay resumed from its checkpoint
-//! ends on the uninterrupted replay's parameters.
+//! with DB on the same dump, to within about twice the exact L1 they reach here; a replay
+//! resumed from its checkpoint ends on the uninterrupted replay's parameters.
 
 use gfn_common::{Loss, RunConfig};
 use gfn_pipeline::replay::inspect;
@@ -25,7 +25,17 @@ fn a_recorded_run_replays_with_tb_and_db() {
         record: Some(dir.clone()),
         ..base.clone()
     };
-    train(&recorded, HostOptions::default()).unwrap();
+    // The recorded run is torchgfn's reference TB configuration (`convergence.rs` bars the
+    // other losses on it): measured exact L1 0.0152, |log Z error| 0.0017; bars at about 2x.
+    let v = train(&recorded, HostOptions::default())
+        .unwrap()
+        .summary
+        .final_validation;
+    let l1 = v.exact_l1.unwrap();
+    assert!(l1 <= 0.03, "TB: exact L1 {l1}");
+    let z = v.log_z.unwrap();
+    assert!((z - gfn_tests::LOG_Z_2D8).abs() <= 0.004, "TB: logZ {z}");
+    assert_eq!(v.modes_found, 4);
     let text = inspect(&dir).unwrap();
     assert!(
         text.contains("trajectories  32000") && text.contains("closed        yes"),
@@ -36,7 +46,8 @@ fn a_recorded_run_replays_with_tb_and_db() {
         "{text}"
     );
 
-    for loss in [Loss::Tb, Loss::Db] {
+    // Measured: exact L1 0.0057 (TB) and 0.0117 (DB); bars at about 2x.
+    for (loss, bar) in [(Loss::Tb, 0.012), (Loss::Db, 0.024)] {
         let cfg = RunConfig {
             loss,
             seed: 2,
@@ -48,7 +59,7 @@ fn a_recorded_run_replays_with_tb_and_db() {
             .final_validation
             .exact_l1
             .unwrap();
-        assert!(l1 <= 0.05, "{loss} replay: exact L1 {l1}");
+        assert!(l1 <= bar, "{loss} replay: exact L1 {l1}");
     }
     resumed_replay_ends_like_the_uninterrupted_one(&base, &dir);
     let other = RunConfig { height: 9, ..base };

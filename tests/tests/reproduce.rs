@@ -1,5 +1,5 @@
 //! `gfn reproduce tb-paper --budget 0.02`: the reduced TB-paper grid runs end to end and writes
-//! the table and every plot; the table's numbers parse and are finite.
+//! the table and every plot; the table's numbers parse, and every run learned.
 
 use std::process::Command;
 
@@ -41,10 +41,7 @@ fn the_reduced_tb_paper_grid_writes_its_table_and_plots() {
         let exact_l1: f64 = cells[3]
             .parse()
             .unwrap_or_else(|_| panic!("exact L1 of {row}"));
-        assert!(
-            exact_l1.is_finite() && (0.0..=2.0).contains(&exact_l1),
-            "{row}"
-        );
+        learned(&out, cells[1], exact_l1);
         let wall: f64 = cells[cells.len() - 2].parse().unwrap();
         assert!(wall.is_finite() && wall > 0.0);
     }
@@ -137,4 +134,28 @@ fn an_interrupted_campaign_resumes_its_run_from_a_checkpoint() {
         .filter(|e| e.as_ref().unwrap().path().is_dir())
         .count();
     assert_eq!(others, 1, "--only ran one configuration");
+}
+
+/// The run `name` learned: its final exact L1 is well below its first validation's (about 1.6
+/// on 4-D H=8 and 1.9 on 2-D H=64 for an untrained net; the weakest run here, 2-D H=64 at R0
+/// 0.001 with TB, ends at 0.79 of it), and where the short budget reaches the target's
+/// neighbourhood it is within about twice what the runs reach (2026-12-04: at most 0.31 on
+/// 4-D H=8 with all 16 modes, at most 0.66 on 2-D H=64 at R0 0.1).
+fn learned(out: &std::path::Path, name: &str, final_l1: f64) {
+    let metrics = out.join(name).join("seed0");
+    let (validations, _) = gfn_tests::read_metrics(&metrics);
+    let first = validations
+        .first()
+        .and_then(|v| v["exact_l1"].as_f64())
+        .unwrap_or_else(|| panic!("{name}: no first validation"));
+    assert!(
+        final_l1.is_finite() && final_l1 <= 0.9 * first,
+        "{name}: exact L1 {final_l1}, {first} at the first validation"
+    );
+    if name.starts_with("4d-") {
+        assert!(final_l1 <= 0.6, "{name}: exact L1 {final_l1}");
+    }
+    if name.starts_with("2d-h64-r0_0.1-") {
+        assert!(final_l1 <= 1.3, "{name}: exact L1 {final_l1}");
+    }
 }
