@@ -7,6 +7,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use gfn_common::config::{refuse_load, ConfigError, Mode, Settings};
 use gfn_common::{Device, RunConfig};
 use gfn_experiments::{bench, bench_pipeline, reproduce};
+use gfn_pipeline::export::{self, ExportError};
 use gfn_pipeline::{replay, roles, signals, train, HostOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -43,6 +44,16 @@ enum Command {
     Buffer(RoleArgs),
     /// Run a learner replica (under `mpirun` for several, with the `mpi` feature).
     Learner(RoleArgs),
+    /// Write a checkpoint's policy (PF, and PB, logF, logZ where the run has them) as a
+    /// safetensors file (docs/export.md; `python/gfn_policy.py` loads it).
+    Export {
+        /// The run's `--checkpoint_dir`.
+        #[arg(long)]
+        from: PathBuf,
+        /// The safetensors file to write (replaced whole, or left untouched on failure).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -259,6 +270,8 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
         || e.downcast_ref::<gfn_net::TokenError>().is_some()
         || e.downcast_ref::<gfn_host::Error>()
             .is_some_and(gfn_host::Error::is_bad_input)
+        || e.downcast_ref::<ExportError>()
+            .is_some_and(ExportError::is_bad_input)
 }
 
 fn try_main(matches: &ArgMatches) -> Result<()> {
@@ -354,6 +367,15 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
             };
             let rows = bench_pipeline::run(&args.samplers, &layout, args.steps)?;
             println!("{}", bench_pipeline::markdown(&rows));
+        }
+        Command::Export { from, out } => {
+            let done = export::export(&from, &out)?;
+            tracing::info!(
+                "wrote {} tensors of the checkpoint at step {} to {}",
+                done.tensors.len(),
+                done.step,
+                out.display()
+            );
         }
         Command::Bench(args) => {
             gfn_nn::backend::check_device(args.device)?;

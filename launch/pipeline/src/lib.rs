@@ -7,9 +7,11 @@
 //! - [`roles`]: `gfn sampler`, `gfn buffer` and `gfn learner`, each role its own process over
 //!   ZeroMQ (learner replicas over MPI with the `mpi` feature);
 //! - [`replay`]: `gfn replay` (a learner fed by a recording) and `gfn dump inspect`;
-//! - [`signals`]: SIGINT and SIGTERM as a clean stop.
+//! - [`signals`]: SIGINT and SIGTERM as a clean stop;
+//! - [`export`]: `gfn export`, a checkpoint's estimators as a safetensors file.
 
 pub mod device;
+pub mod export;
 #[cfg(feature = "mpi")]
 pub mod mpi_sync;
 pub mod replay;
