@@ -11,7 +11,8 @@
 //! - [`seam`]: the traits at each seam between roles, and their error;
 //! - [`target`]: the true distribution, the exact terminal distribution of a policy, distances;
 //! - [`config`]: the run configuration (command line and TOML);
-//! - [`wire`]: the messages between processes and their envelope.
+//! - [`wire`]: the messages between processes and their envelope;
+//! - [`tfevents`]: TensorBoard event files (scalars, text, images).
 
 pub mod config;
 pub mod damaged;
@@ -23,6 +24,7 @@ pub mod reward;
 pub mod rng;
 pub mod seam;
 pub mod target;
+pub mod tfevents;
 pub mod trajectory;
 pub mod wire;
 

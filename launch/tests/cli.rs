@@ -154,6 +154,22 @@ fn a_tiny_run_writes_metrics_config_and_plots() {
         let bytes = std::fs::read(run_dir.join(png)).unwrap();
         assert!(bytes.len() > 1000 && bytes.starts_with(b"\x89PNG"), "{png}");
     }
+    // TensorBoard events by default (tests/tests/tensorboard.rs reads them back), none with
+    // `--tensorboard false`.
+    assert_eq!(event_files(&run_dir), 1);
+    let quiet_dir = dir.join("no-events");
+    let off = [
+        "train",
+        "--quiet",
+        "--n_trajectories",
+        "64",
+        "--tensorboard",
+        "false",
+    ];
+    let (code, _, err) = gfn(&[&off[..], &["--run_dir", quiet_dir.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(quiet_dir.join("metrics.jsonl").exists());
+    assert_eq!(event_files(&quiet_dir), 0);
     // The same command again: the recording is not overwritten, and the run is refused
     // before it touches its folder.
     let (code, _, err) = gfn(&args);
@@ -233,4 +249,13 @@ fn damaged_foreign_and_other_runs_checkpoints_are_refused_with_exit_code_2() {
     let (code, _, err) = train(&["--resume"]);
     assert_eq!(code, 0, "the intact checkpoint resumes: {err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// TensorBoard event files in a run folder.
+fn event_files(run_dir: &std::path::Path) -> usize {
+    std::fs::read_dir(run_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tfevents."))
+        .count()
 }

@@ -28,6 +28,14 @@ pub fn gfn_binary() -> PathBuf {
     bin
 }
 
+/// The Python interpreter of the tests built with `--features python` (`GFN_PYTHON`, made by
+/// `.ci/run` with `python/requirements.txt`).
+pub fn python() -> std::process::Command {
+    let python = std::env::var_os("GFN_PYTHON")
+        .expect("GFN_PYTHON names a Python with python/requirements.txt installed (see .ci/run)");
+    std::process::Command::new(python)
+}
+
 /// log Z of 2-D H=8 with the original reward at R0 0.1 (the reference configuration's grid).
 pub const LOG_Z_2D8: f64 = 3.1091;
 
@@ -35,6 +43,32 @@ pub const LOG_Z_2D8: f64 = 3.1091;
 /// command line validates its own.
 pub fn train(cfg: &RunConfig, opts: HostOptions) -> anyhow::Result<TrainReport> {
     gfn_pipeline::train::train(&cfg.clone().settings(Mode::Train)?, opts)
+}
+
+/// [`train`] stopped (as by SIGTERM) as soon as its first checkpoint is on disk: the stop
+/// writes another checkpoint at the step it stops at. `cfg` must set a checkpoint folder.
+pub fn train_until_first_checkpoint(
+    cfg: &RunConfig,
+    opts: HostOptions,
+) -> anyhow::Result<TrainReport> {
+    let ckpt = cfg.checkpoint_dir.clone().expect("a checkpoint folder");
+    let stop = Shutdown::default();
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.is_set() {
+                if matches!(gfn_host::checkpoint::load(&ckpt), Ok(Some(_))) {
+                    stop.trigger();
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let settings = cfg.clone().settings(Mode::Train)?;
+    let report = gfn_pipeline::train::train_until(&settings, opts, &stop);
+    stop.trigger();
+    let _ = watcher.join();
+    report
 }
 
 /// `gfn replay --from dir` in this process (see [`train`]).

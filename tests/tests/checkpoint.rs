@@ -2,7 +2,6 @@
 //! appears, so also while the next one is being written) and resumed with `--resume` ends where
 //! the uninterrupted run with the same seed ends, and every checkpoint on disk is whole.
 
-use gfn_common::config::Mode;
 use gfn_common::RunConfig;
 use gfn_host::checkpoint;
 use gfn_pipeline::HostOptions;
@@ -140,25 +139,9 @@ fn resume_is_bit_identical_with_lag_replay_limiter_noise_and_cosine() {
         run_dir: root.join("resumed"),
         ..base.clone()
     };
-    // Stop as soon as the first checkpoint is on disk: the stop writes another at that step.
-    let stop = gfn_common::pipe::Shutdown::default();
-    let watcher = {
-        let (stop, ckpt) = (stop.clone(), ckpt.clone());
-        std::thread::spawn(move || {
-            while !stop.is_set() {
-                if matches!(checkpoint::load(&ckpt), Ok(Some(_))) {
-                    stop.trigger();
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
-    let settings = stopped.clone().settings(Mode::Train).unwrap();
-    let first = gfn_pipeline::train::train_until(&settings, HostOptions::default(), &stop)
+    let first = gfn_tests::train_until_first_checkpoint(&stopped, HostOptions::default())
         .unwrap()
         .summary;
-    stop.trigger();
-    watcher.join().unwrap();
     assert!(first.stopped && first.steps < whole.steps, "stopped early");
 
     let resumed = RunConfig {

@@ -365,6 +365,10 @@ pub struct RunConfig {
     /// Folder for the metrics file, the config and the plots.
     #[arg(long, default_value = "runs/latest")]
     pub run_dir: PathBuf,
+    /// Also write the metrics, the config and the plots as TensorBoard event files in the run
+    /// folder (`--tensorboard false` to turn off).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub tensorboard: bool,
 }
 
 #[derive(Parser)]
@@ -475,6 +479,26 @@ impl RunConfig {
         } else {
             Preprocessor::KHot
         })
+    }
+
+    /// The settings that decide what a run computes, with those a resumed run may change (its
+    /// budget, where it writes, how often it validates and checkpoints, its threads) set to
+    /// their defaults: a checkpoint resumes only under the same ones.
+    pub fn defining(&self) -> RunConfig {
+        let d = RunConfig::default();
+        RunConfig {
+            n_trajectories: d.n_trajectories,
+            run_dir: d.run_dir,
+            checkpoint_dir: d.checkpoint_dir,
+            checkpoint_every: d.checkpoint_every,
+            resume: d.resume,
+            record: d.record,
+            threads: d.threads,
+            validation_interval: d.validation_interval,
+            validation_samples: d.validation_samples,
+            tensorboard: d.tensorboard,
+            ..self.clone()
+        }
     }
 
     /// Number of learner steps: `ceil(n_trajectories / batch_size)`.

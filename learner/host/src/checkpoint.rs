@@ -133,39 +133,12 @@ mod serde_bytes_opt {
     }
 }
 
-/// Settings that may change between a checkpoint and its resumption.
-const MAY_CHANGE: &[&str] = &[
-    "n_trajectories",
-    "run_dir",
-    "checkpoint_dir",
-    "checkpoint_every",
-    "resume",
-    "record",
-    "threads",
-    "validation_interval",
-    "validation_samples",
-];
-
-/// Refuses to resume a checkpoint of a different run (another loss, network, seed, …).
+/// Refuses to resume a checkpoint of a different run (another loss, network, seed, …): the
+/// two configurations must agree on [`RunConfig::defining`].
 pub fn check_compatible(saved: &RunConfig, now: &RunConfig) -> Result<()> {
-    let (a, b) = (saved.to_table()?, now.to_table()?);
-    for (key, value) in &a {
-        if MAY_CHANGE.contains(&key.as_str()) {
-            continue;
-        }
-        if b.get(key) != Some(value) {
-            let now = b.get(key).map_or("nothing".to_string(), |v| v.to_string());
-            return Err(other_run(format!(
-                "the checkpoint was written with {key} = {value}, this run has {now}"
-            )));
-        }
-    }
-    for key in b.keys() {
-        if !a.contains_key(key) && !MAY_CHANGE.contains(&key.as_str()) {
-            return Err(other_run(format!(
-                "the checkpoint was written without {key}"
-            )));
-        }
+    let (saved_run, this_run) = (saved.defining(), now.defining());
+    if saved_run != this_run {
+        return Err(other_run(first_difference(&saved_run, &this_run)?));
     }
     // A schedule is laid out over the planned steps: another budget would bend it mid-run.
     if now.lr_schedule != LrSchedule::Constant && saved.n_trajectories != now.n_trajectories {
@@ -176,6 +149,25 @@ pub fn check_compatible(saved: &RunConfig, now: &RunConfig) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The first setting in which two configurations differ, in words.
+fn first_difference(saved: &RunConfig, now: &RunConfig) -> Result<String> {
+    let (a, b) = (saved.to_table()?, now.to_table()?);
+    let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+    for key in keys {
+        let (then, now) = (a.get(key), b.get(key));
+        if then != now {
+            let show = |v: Option<_>| v.map_or("nothing".to_string(), ToString::to_string);
+            return Ok(format!(
+                "the checkpoint was written with {key} = {}, this run has {}",
+                show(then),
+                show(now)
+            ));
+        }
+    }
+    // Equal tables of unequal settings: a float that TOML prints the same (NaN cannot occur).
+    Ok("the checkpoint was written with other settings".into())
 }
 
 fn other_run(why: String) -> Error {

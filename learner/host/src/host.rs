@@ -5,6 +5,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::error::{CheckpointError, Error, Result};
 use crate::metrics::{MetricsFile, Summary, Validation};
 use crate::plot;
+use crate::tensorboard::RunEvents;
 use crate::validate::Validator;
 use gfn_common::pipe::Delivery;
 use gfn_common::RunConfig;
@@ -41,6 +42,8 @@ pub struct RunHost {
     cfg: RunConfig,
     validator: Validator,
     files: Option<MetricsFile>,
+    /// TensorBoard's copy of the metrics (with `files`, unless `--tensorboard false`).
+    events: Option<RunEvents>,
     bar: ProgressBar,
     checkpoints: Option<(PathBuf, u64)>,
     validations: Vec<Validation>,
@@ -67,12 +70,17 @@ impl RunHost {
             true => Some(open_run_dir(cfg, earlier)?),
             false => None,
         };
+        let events = match opts.write_files && cfg.tensorboard {
+            true => Some(RunEvents::open(cfg, earlier).map_err(events_error(cfg))?),
+            false => None,
+        };
         let bar = progress_bar(opts.progress, cfg.n_iterations());
         bar.set_position(resumed.map_or(0, |ck| ck.step));
         Ok(Self {
             cfg: cfg.clone(),
             validator,
             files,
+            events,
             bar,
             checkpoints: cfg
                 .checkpoint_dir
@@ -132,6 +140,12 @@ impl RunHost {
                 .map_err(Error::io(what))?;
             self.write_plots(&report, learner);
         }
+        if let Some(events) = self.events.as_mut() {
+            if let Err(e) = events.finish(&report, &self.cfg.run_dir) {
+                let dir = self.cfg.run_dir.display();
+                tracing::warn!("could not write the final TensorBoard events in {dir}: {e}");
+            }
+        }
         Ok(report)
     }
 
@@ -150,6 +164,9 @@ impl RunHost {
         if let Some(f) = self.files.as_mut() {
             let what = format!("writing metrics in {}", self.cfg.run_dir.display());
             f.write("validation", &v).map_err(Error::io(what))?;
+        }
+        if let Some(events) = self.events.as_mut() {
+            events.validation(&v).map_err(events_error(&self.cfg))?;
         }
         self.validations.push(v);
         Ok(())
@@ -222,6 +239,13 @@ impl<B: AutodiffBackend> LearnerHost<B> for RunHost {
         tracing::debug!("checkpoint at step {} in {}", log.step, dir.display());
         Ok(())
     }
+}
+
+fn events_error(cfg: &RunConfig) -> impl FnOnce(std::io::Error) -> Error {
+    Error::io(format!(
+        "writing TensorBoard events in {}",
+        cfg.run_dir.display()
+    ))
 }
 
 /// Creates the run folder with its config and a metrics file that starts with `earlier`

@@ -9,7 +9,8 @@
 //! - [`checkpoint`]: complete, atomically written checkpoints and `--resume`;
 //! - [`error`]: what can go wrong, typed (bad input apart from failures of the machine);
 //! - [`plot`]: PNG plots;
-//! - [`session`]: one learner session for every mode (build, resume, loop, finish).
+//! - [`session`]: one learner session for every mode (build, resume, loop, finish);
+//! - [`tensorboard`]: the run's metrics, config and plots as TensorBoard events.
 
 pub mod checkpoint;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod host;
 pub mod metrics;
 pub mod plot;
 pub mod session;
+pub mod tensorboard;
 pub mod validate;
 
 pub use error::{CheckpointError, Error};
