@@ -8,6 +8,7 @@ use gfn_common::config::{refuse_load, ConfigError, Mode, Settings};
 use gfn_common::{Device, RunConfig};
 use gfn_experiments::{bench, bench_pipeline, reproduce};
 use gfn_pipeline::export::{self, ExportError};
+use gfn_pipeline::sample::{self, SampleError, SampleRequest};
 use gfn_pipeline::{replay, roles, signals, train, HostOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -54,6 +55,36 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Draw terminal states from a checkpoint's trained forward policy into a CSV or .npy file,
+    /// with their log reward and exact log P_T (docs/sampling.md).
+    Sample(SampleArgs),
+}
+
+#[derive(Args)]
+#[command(rename_all = "snake_case")]
+struct SampleArgs {
+    /// The run's `--checkpoint_dir` (a finished run's checkpoint holds its final parameters).
+    #[arg(long)]
+    from: PathBuf,
+    /// Terminal states to draw.
+    #[arg(long)]
+    n: u64,
+    /// The file to write, by extension: `.csv` (header x0,…,x{D-1},log_reward,log_pt) or `.npy`
+    /// (float64 [n, D+2], the same columns). Replaced whole, or left untouched on failure.
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the draws: a seed gives the same file on every run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Softmax temperature of the policy (1: the trained policy).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Share of the uniform policy mixed in (0: the trained policy).
+    #[arg(long, default_value_t = 0.0)]
+    epsilon: f32,
+    /// Where the rollouts run.
+    #[arg(long, default_value_t = Device::Cpu)]
+    device: Device,
 }
 
 #[derive(Args)]
@@ -272,124 +303,171 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
             .is_some_and(gfn_host::Error::is_bad_input)
         || e.downcast_ref::<ExportError>()
             .is_some_and(ExportError::is_bad_input)
+        || e.downcast_ref::<SampleError>()
+            .is_some_and(SampleError::is_bad_input)
 }
 
 fn try_main(matches: &ArgMatches) -> Result<()> {
     let cli = Cli::from_arg_matches(matches)?;
     let (name, sub) = matches.subcommand().unwrap_or(("", matches));
     match cli.command {
-        Command::Train(args) => {
-            let cfg = mode_config(Mode::Train, &args.config, &args.run, sub)?;
-            tracing::info!(
-                "training {} on {}-D H={} R0={} for {} trajectories (batch {}), run folder {}",
-                cfg.loss,
-                cfg.ndim,
-                cfg.height,
-                cfg.r0,
-                cfg.n_trajectories,
-                cfg.batch_size,
-                cfg.run_dir.display()
-            );
-            let stop = signals::install();
-            let report = train::train_until(&cfg, host_options(args.quiet), &stop)?;
-            println!("{}", serde_json::to_string_pretty(&report.summary)?);
-        }
+        Command::Train(args) => train_command(args, sub),
         Command::Sampler(args) | Command::Buffer(args) | Command::Learner(args) => {
-            let mode = match name {
-                "sampler" => Mode::Sampler,
-                "buffer" => Mode::Buffer,
-                _ => Mode::Learner,
-            };
-            let cfg = mode_config(mode, &args.config, &args.run, sub)?;
-            refuse_load(mode, args.load.is_some())?;
-            let stop = signals::install();
-            match mode {
-                Mode::Sampler => {
-                    roles::sampler(&cfg, &args.net, &stop)?;
-                }
-                Mode::Buffer => {
-                    roles::buffer(&cfg, &args.net, args.load.as_deref(), &stop)?;
-                }
-                _ => {
-                    let opts = host_options(args.quiet);
-                    if let Some(report) = roles::learner(&cfg, &args.net, opts, &stop)? {
-                        println!("{}", serde_json::to_string_pretty(&report.summary)?);
-                    }
-                }
-            }
+            role_command(name, args, sub)
         }
-        Command::Replay(args) => {
-            let cfg = mode_config(Mode::Replay, &args.train.config, &args.train.run, sub)?;
-            let stop = signals::install();
-            let opts = host_options(args.train.quiet);
-            let report = replay::replay(&cfg, &args.from, opts, &stop)?;
-            println!("{}", serde_json::to_string_pretty(&report.summary)?);
-        }
-        Command::Reproduce(args) => {
-            let stem = Path::new(&args.preset)
-                .file_stem()
-                .map_or(args.preset.clone(), |s| s.to_string_lossy().into_owned());
-            let out = args
-                .out
-                .unwrap_or_else(|| PathBuf::from("results").join(stem));
-            let campaign = reproduce::Campaign {
-                seeds: args.seeds,
-                budget: args.budget,
-                jobs: args.jobs,
-                only: args.only,
-                shard: args.shard,
-            };
-            let stop = signals::install();
-            let table = reproduce::run(&args.preset, &campaign, &out, &stop)?;
-            print!("{}", std::fs::read_to_string(&table)?);
-        }
+        Command::Replay(args) => replay_command(args, sub),
+        Command::Reproduce(args) => reproduce_command(args),
         Command::Dump(DumpCommand::Inspect { dir }) => {
             print!("{}", replay::inspect(&dir)?);
+            Ok(())
         }
-        Command::BenchPipeline(args) => {
-            if args.learner_threads != 1 && args.learner_device != Device::Cpu {
-                return Err(ConfigError::NotInMode {
-                    flag: "--learner_threads",
-                    mode: "bench-pipeline with a GPU learner",
-                    why: "it sets the CPU learner's kernel threads",
-                }
-                .into());
+        Command::BenchPipeline(args) => bench_pipeline_command(args),
+        Command::Export { from, out } => export_command(&from, &out),
+        Command::Sample(args) => sample_command(args),
+        Command::Bench(args) => bench_command(args),
+    }
+}
+
+fn train_command(args: TrainArgs, sub: &ArgMatches) -> Result<()> {
+    let cfg = mode_config(Mode::Train, &args.config, &args.run, sub)?;
+    tracing::info!(
+        "training {} on {}-D H={} R0={} for {} trajectories (batch {}), run folder {}",
+        cfg.loss,
+        cfg.ndim,
+        cfg.height,
+        cfg.r0,
+        cfg.n_trajectories,
+        cfg.batch_size,
+        cfg.run_dir.display()
+    );
+    let stop = signals::install();
+    let report = train::train_until(&cfg, host_options(args.quiet), &stop)?;
+    println!("{}", serde_json::to_string_pretty(&report.summary)?);
+    Ok(())
+}
+
+/// `gfn sampler`, `gfn buffer` and `gfn learner` (`name`): one role in this process.
+fn role_command(name: &str, args: RoleArgs, sub: &ArgMatches) -> Result<()> {
+    let mode = match name {
+        "sampler" => Mode::Sampler,
+        "buffer" => Mode::Buffer,
+        _ => Mode::Learner,
+    };
+    let cfg = mode_config(mode, &args.config, &args.run, sub)?;
+    refuse_load(mode, args.load.is_some())?;
+    let stop = signals::install();
+    match mode {
+        Mode::Sampler => {
+            roles::sampler(&cfg, &args.net, &stop)?;
+        }
+        Mode::Buffer => {
+            roles::buffer(&cfg, &args.net, args.load.as_deref(), &stop)?;
+        }
+        _ => {
+            let opts = host_options(args.quiet);
+            if let Some(report) = roles::learner(&cfg, &args.net, opts, &stop)? {
+                println!("{}", serde_json::to_string_pretty(&report.summary)?);
             }
-            gfn_nn::backend::check_device(args.learner_device)?;
-            gfn_nn::backend::check_device(args.sampler_device)?;
-            let layout = bench_pipeline::Layout {
-                height: args.height,
-                batch_size: args.batch_size,
-                learners: args.learners,
-                learner_device: args.learner_device,
-                learner_threads: args.learner_threads,
-                sampler_device: args.sampler_device,
-            };
-            let rows = bench_pipeline::run(&args.samplers, &layout, args.steps)?;
-            println!("{}", bench_pipeline::markdown(&rows));
         }
-        Command::Export { from, out } => {
-            let done = export::export(&from, &out)?;
-            tracing::info!(
-                "wrote {} tensors of the checkpoint at step {} to {}",
-                done.tensors.len(),
-                done.step,
-                out.display()
-            );
+    }
+    Ok(())
+}
+
+fn replay_command(args: ReplayArgs, sub: &ArgMatches) -> Result<()> {
+    let cfg = mode_config(Mode::Replay, &args.train.config, &args.train.run, sub)?;
+    let stop = signals::install();
+    let opts = host_options(args.train.quiet);
+    let report = replay::replay(&cfg, &args.from, opts, &stop)?;
+    println!("{}", serde_json::to_string_pretty(&report.summary)?);
+    Ok(())
+}
+
+fn reproduce_command(args: ReproduceArgs) -> Result<()> {
+    let stem = Path::new(&args.preset)
+        .file_stem()
+        .map_or(args.preset.clone(), |s| s.to_string_lossy().into_owned());
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("results").join(stem));
+    let campaign = reproduce::Campaign {
+        seeds: args.seeds,
+        budget: args.budget,
+        jobs: args.jobs,
+        only: args.only,
+        shard: args.shard,
+    };
+    let stop = signals::install();
+    let table = reproduce::run(&args.preset, &campaign, &out, &stop)?;
+    print!("{}", std::fs::read_to_string(&table)?);
+    Ok(())
+}
+
+fn bench_pipeline_command(args: PipelineArgs) -> Result<()> {
+    if args.learner_threads != 1 && args.learner_device != Device::Cpu {
+        return Err(ConfigError::NotInMode {
+            flag: "--learner_threads",
+            mode: "bench-pipeline with a GPU learner",
+            why: "it sets the CPU learner's kernel threads",
         }
-        Command::Bench(args) => {
-            gfn_nn::backend::check_device(args.device)?;
-            let rows = bench::run(
-                args.steps_small,
-                args.steps_large,
-                args.threads,
-                args.device,
-            )?;
-            println!("{}", bench::markdown(&rows));
-            if let Some(path) = args.json {
-                std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
-            }
-        }
+        .into());
+    }
+    gfn_nn::backend::check_device(args.learner_device)?;
+    gfn_nn::backend::check_device(args.sampler_device)?;
+    let layout = bench_pipeline::Layout {
+        height: args.height,
+        batch_size: args.batch_size,
+        learners: args.learners,
+        learner_device: args.learner_device,
+        learner_threads: args.learner_threads,
+        sampler_device: args.sampler_device,
+    };
+    let rows = bench_pipeline::run(&args.samplers, &layout, args.steps)?;
+    println!("{}", bench_pipeline::markdown(&rows));
+    Ok(())
+}
+
+fn export_command(from: &Path, out: &Path) -> Result<()> {
+    let done = export::export(from, out)?;
+    tracing::info!(
+        "wrote {} tensors of the checkpoint at step {} to {}",
+        done.tensors.len(),
+        done.step,
+        out.display()
+    );
+    Ok(())
+}
+
+fn sample_command(args: SampleArgs) -> Result<()> {
+    let request = SampleRequest {
+        n: args.n,
+        seed: args.seed,
+        temperature: args.temperature,
+        epsilon: args.epsilon,
+        device: args.device,
+    };
+    let stop = signals::install();
+    match sample::sample(&args.from, &request, &args.out, &stop)? {
+        Some(summary) => println!("{}", serde_json::to_string_pretty(&summary)?),
+        // Nothing was written: a script that goes on to read the file must not see success.
+        None => anyhow::bail!(
+            "stopped before the last draw: {} not written",
+            args.out.display()
+        ),
+    }
+    Ok(())
+}
+
+fn bench_command(args: BenchArgs) -> Result<()> {
+    gfn_nn::backend::check_device(args.device)?;
+    let rows = bench::run(
+        args.steps_small,
+        args.steps_large,
+        args.threads,
+        args.device,
+    )?;
+    println!("{}", bench::markdown(&rows));
+    if let Some(path) = args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
     }
     Ok(())
 }

@@ -135,8 +135,9 @@ pub fn run_steps<B: AutodiffBackend>(
             window = Window::default();
         }
         // Before the new weights go out: with policy lag 0 nothing else has moved yet, so the
-        // checkpoint is a consistent cut of the whole pipeline.
-        if host.checkpoint_due(log.step) && log.step < plan.n_steps {
+        // checkpoint is a consistent cut of the whole pipeline. The last step always writes
+        // one, so that `gfn sample` and `gfn export` read the final parameters.
+        if host.checkpoint_due(log.step) || log.step == plan.n_steps {
             checkpoint(host, learner, &log, source, start)?;
         }
         if sync.rank() == 0 {

@@ -5,11 +5,12 @@ mod device;
 use gfn_common::config::{ConfigError, EnvSection, ModelSection, SamplingSection};
 use gfn_common::dedup::Dedup;
 use gfn_common::rng::{stream_rng, Stream};
+use gfn_common::target::terminal_distribution;
 use gfn_common::{Device, HyperGrid, Preprocessor, Reward, RunConfig, TrajectoryBatch};
 use gfn_nn::burn::module::Module;
 use gfn_nn::burn::tensor::backend::Backend;
 use gfn_nn::params::{self, SizeMismatch};
-use gfn_nn::policy::{encode, sampling_probs};
+use gfn_nn::policy::{encode, forward_probs_all_states, sampling_probs, Exploration};
 use gfn_nn::{GflowNet, NetConfig};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -29,6 +30,8 @@ pub struct Sampler<B: Backend> {
     batches: u64,
     /// Roll out with device tensors (GPUs) rather than host-side steps.
     on_device: bool,
+    /// Draw the noisy layers' noise for each batch (training); off, the mean policy rolls out.
+    noisy: bool,
     device: B::Device,
 }
 
@@ -85,6 +88,7 @@ impl<B: Backend> Sampler<B> {
             stream,
             batches: 0,
             on_device: sampling.device != Device::Cpu,
+            noisy: true,
             device,
         })
     }
@@ -96,6 +100,34 @@ impl<B: Backend> Sampler<B> {
         self.net = params::load(net, flat)?;
         self.version = version;
         Ok(())
+    }
+
+    /// Rolls out the mean policy from now on: noisy layers without their noise, the policy that
+    /// validation measures and whose exact terminal distribution `gfn sample` reports.
+    pub fn noise_off(&mut self) {
+        self.noisy = false;
+    }
+
+    /// Whether a batch draws fresh noise for noisy layers.
+    fn draws_noise(&self) -> bool {
+        self.noisy && self.net.is_noisy()
+    }
+
+    /// The exact law of the terminal states this sampler draws (its T and ε included), by
+    /// dynamic programming over the grid, in canonical-index order. `None` when the grid is too
+    /// large to enumerate, or when noisy layers draw fresh noise (a mixture over noise draws
+    /// has no closed form: call [`Sampler::noise_off`] first).
+    pub fn exact_terminal_distribution(&self) -> Option<Vec<f64>> {
+        if self.draws_noise() {
+            return None;
+        }
+        let explore = Exploration {
+            temperature: self.temperature,
+            epsilon: self.epsilon,
+        };
+        let probs =
+            forward_probs_all_states(&self.net, None, &self.grid, self.pre, explore, &self.device)?;
+        Some(terminal_distribution(&self.grid, &probs))
     }
 
     /// Number of parameters `set_weights` expects.
@@ -131,8 +163,7 @@ impl<B: Backend> Sampler<B> {
         let mut rng = stream_rng(self.seed, Stream::Sampler(self.stream), self.batches);
         self.batches += 1;
         let noise = self
-            .net
-            .is_noisy()
+            .draws_noise()
             .then(|| self.net.draw_noise(&mut rng, &self.device));
         let mut states = vec![0u16; n * d];
         let mut actions: Vec<Vec<u8>> = vec![Vec::with_capacity(self.grid.max_length()); n];

@@ -5,7 +5,7 @@ use gfn_common::pipe::Shutdown;
 use gfn_common::target::{distances, histogram, terminal_distribution};
 use gfn_common::{HyperGrid, RunConfig, TrajectoryBatch};
 use gfn_nn::backend::{cpu_device, Cpu};
-use gfn_nn::policy::forward_probs_all_states;
+use gfn_nn::policy::{forward_probs_all_states, Exploration};
 use gfn_nn::{params, GflowNet, NetConfig};
 use gfn_pipeline::{HostOptions, TrainReport};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -113,7 +113,15 @@ pub fn random_policy(cfg: &RunConfig) -> (Vec<f32>, Vec<f64>) {
         .map(|_| rng.random_range(-0.3..0.3))
         .collect();
     let net = params::load(net, &flat).unwrap();
-    let probs = forward_probs_all_states(&net, None, &grid, cfg.preprocessor(), &dev).unwrap();
+    let probs = forward_probs_all_states(
+        &net,
+        None,
+        &grid,
+        cfg.preprocessor(),
+        Exploration::NONE,
+        &dev,
+    )
+    .unwrap();
     (flat, terminal_distribution(&grid, &probs))
 }
 

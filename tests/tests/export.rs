@@ -10,7 +10,7 @@ use gfn_host::checkpoint;
 use gfn_nn::backend::{cpu_device, Cpu};
 use gfn_nn::burn::tensor::activation::log_softmax;
 use gfn_nn::burn::tensor::{Bool, Tensor, TensorData};
-use gfn_nn::policy::{encode, forward_probs_all_states, MASKED_LOGIT};
+use gfn_nn::policy::{encode, forward_probs_all_states, Exploration, MASKED_LOGIT};
 use gfn_nn::{params, GflowNet, NetConfig};
 use rand::{rngs::SmallRng, SeedableRng};
 use serde_json::Value;
@@ -136,7 +136,15 @@ fn reference(ck_dir: &Path) -> Reference {
         log_z: net
             .log_z_value()
             .map(|t| t.into_data().to_vec::<f32>().unwrap()[0]),
-        probs: forward_probs_all_states(&net, None, &grid, cfg.preprocessor(), &dev).unwrap(),
+        probs: forward_probs_all_states(
+            &net,
+            None,
+            &grid,
+            cfg.preprocessor(),
+            Exploration::NONE,
+            &dev,
+        )
+        .unwrap(),
         states,
         step: ck.step,
         n_params: ck.params.len(),

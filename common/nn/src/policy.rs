@@ -91,13 +91,31 @@ pub fn sampling_probs(
     }
 }
 
-/// Forward-policy probabilities `P_F(·|s)` (plain policy: T = 1, ε = 0) of every grid state, in
-/// canonical order, `D + 1` values a state. `None` if the grid is too large to enumerate.
+/// How sampling departs from the plain policy: the softmax temperature `T` and the share `ε` of
+/// the uniform distribution over allowed actions mixed in (see [`sampling_probs`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exploration {
+    pub temperature: f32,
+    pub epsilon: f32,
+}
+
+impl Exploration {
+    /// The plain policy: T = 1, ε = 0.
+    pub const NONE: Self = Self {
+        temperature: 1.0,
+        epsilon: 0.0,
+    };
+}
+
+/// Probabilities `P_F(·|s)` of every grid state under `explore` (the plain policy with
+/// [`Exploration::NONE`]), in canonical order, `D + 1` values a state. `None` if the grid is too
+/// large to enumerate.
 pub fn forward_probs_all_states<B: Backend>(
     net: &GflowNet<B>,
     noise: Option<&NetNoise<B>>,
     grid: &HyperGrid,
     pre: Preprocessor,
+    explore: Exploration,
     device: &B::Device,
 ) -> Option<Vec<f32>> {
     const CHUNK: usize = 8192;
@@ -124,7 +142,8 @@ pub fn forward_probs_all_states<B: Backend>(
         let mut row = vec![0f32; a];
         for (k, s) in states.chunks_exact(d).enumerate() {
             grid.forward_mask(s, &mut mask);
-            sampling_probs(&logits[k * a..(k + 1) * a], &mask, 1.0, 0.0, &mut row);
+            let (t, e) = (explore.temperature, explore.epsilon);
+            sampling_probs(&logits[k * a..(k + 1) * a], &mask, t, e, &mut row);
             probs.extend_from_slice(&row);
         }
     }

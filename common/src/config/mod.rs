@@ -353,7 +353,8 @@ pub struct RunConfig {
     /// Record every trajectory batch the buffer receives into this folder (a dump).
     #[arg(long)]
     pub record: Option<PathBuf>,
-    /// Folder for checkpoints (written atomically every `--checkpoint_every` steps).
+    /// Folder for checkpoints (written atomically every `--checkpoint_every` steps and after the
+    /// last step).
     #[arg(long)]
     pub checkpoint_dir: Option<PathBuf>,
     /// Steps between checkpoints (with `--checkpoint_dir`).

@@ -6,8 +6,9 @@
 //! Weights are stored in PyTorch's `nn.Linear` convention (`weight` is `[out, in]`), so the
 //! file reads like a state dict; tables keep gfn's layout (one row per state).
 
+use crate::saved::{self, SavedError};
 use gfn_common::RunConfig;
-use gfn_host::checkpoint::{self, Checkpoint};
+use gfn_host::checkpoint::Checkpoint;
 use gfn_nn::backend::{cpu_device, Cpu};
 use gfn_nn::burn::module::Param;
 use gfn_nn::burn::tensor::Tensor;
@@ -18,8 +19,6 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The `format` metadata value: what a reader checks before anything else.
@@ -30,16 +29,8 @@ pub const FORMAT_VERSION: &str = "1";
 /// Why an export failed. Everything but an encoding failure is the user's input at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("{}: no such folder (give the run's --checkpoint_dir)", .0.display())]
-    NoFolder(PathBuf),
-    #[error("{}: no checkpoint in this folder (no {})", dir.display(), file.display())]
-    NoCheckpoint { dir: PathBuf, file: PathBuf },
-    /// A damaged, truncated or foreign checkpoint, or one that cannot be read.
     #[error(transparent)]
-    Checkpoint(#[from] gfn_host::Error),
-    /// The checkpoint decodes, but its settings or parameters do not make a network.
-    #[error("{}: the checkpoint's network cannot be rebuilt: {reason}", path.display())]
-    Unusable { path: PathBuf, reason: String },
+    Saved(#[from] SavedError),
     /// The output cannot be written (a missing or read-only folder, a full disk, a folder in
     /// the way). The cause is not a `source`, so that `{:#}` prints it once.
     #[error("{}: cannot write the export: {cause}", path.display())]
@@ -55,9 +46,9 @@ impl ExportError {
     /// Whether the user's input is at fault (exit code 2): everything but a failure to encode.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Self::Checkpoint(e) => e.is_bad_input(),
+            Self::Saved(e) => e.is_bad_input(),
             Self::Encode(_) => false,
-            _ => true,
+            Self::Write { .. } => true,
         }
     }
 }
@@ -81,43 +72,28 @@ pub struct Exported {
 /// Exports the checkpoint in `from` (a `--checkpoint_dir`) to `out`. The file is written beside
 /// `out` under a temporary name and renamed, so `out` is either the whole export or untouched.
 pub fn export(from: &Path, out: &Path) -> Result<Exported, ExportError> {
-    let ck = read_checkpoint(from)?;
+    let ck = saved::read(from)?;
     let net = rebuild(&ck, from)?;
     let tensors = tensors(&net);
     let meta = metadata(&ck, &net)?;
     let bytes = encode(&tensors, meta)?;
-    write_atomic(out, &bytes)?;
+    saved::write_atomic(out, &bytes).map_err(|cause| ExportError::Write {
+        path: out.to_owned(),
+        cause,
+    })?;
     Ok(Exported {
         step: ck.step,
         tensors: tensors.into_iter().map(|t| t.name).collect(),
     })
 }
 
-/// The checkpoint in `dir`; a missing folder or file is named, not taken for a fresh start
-/// (which is what `checkpoint::load` reports for `--resume`).
-fn read_checkpoint(dir: &Path) -> Result<Checkpoint, ExportError> {
-    if !dir.is_dir() {
-        return Err(ExportError::NoFolder(dir.to_owned()));
-    }
-    checkpoint::load(dir)?.ok_or_else(|| ExportError::NoCheckpoint {
-        dir: dir.to_owned(),
-        file: checkpoint::path(dir),
-    })
-}
-
-/// The checkpoint's network with its parameters. The settings are validated first: a CRC only
-/// proves the file is whole, and a network is built from them before the sizes can be compared.
-pub fn rebuild(ck: &Checkpoint, dir: &Path) -> Result<GflowNet<Cpu>, ExportError> {
-    let unusable = |reason: String| ExportError::Unusable {
-        path: checkpoint::path(dir),
-        reason,
-    };
-    ck.config.validate().map_err(|e| unusable(e.to_string()))?;
-    let grid = ck.config.grid().map_err(|e| unusable(e.to_string()))?;
+/// The checkpoint's network with its parameters.
+pub fn rebuild(ck: &Checkpoint, dir: &Path) -> Result<GflowNet<Cpu>, SavedError> {
+    let grid = ck.config.grid().map_err(|e| SavedError::unusable(dir, e))?;
     let shape = NetConfig::new(&ck.config.model(), &grid);
     // The initial values are overwritten at once: any seed will do.
     let net = GflowNet::new(&shape, &mut SmallRng::seed_from_u64(0), &cpu_device());
-    params::load(net, &ck.params).map_err(|e| unusable(e.to_string()))
+    params::load(net, &ck.params).map_err(|e| SavedError::unusable(dir, e))
 }
 
 /// Every parameter of `net` under its documented name (`docs/export.md`), in a fixed order.
@@ -265,57 +241,9 @@ fn encode(tensors: &[Named], meta: HashMap<String, String>) -> Result<Vec<u8>, E
     safetensors::serialize(views, Some(meta)).map_err(|e| ExportError::Encode(e.to_string()))
 }
 
-/// Writes `bytes` to a temporary file beside `out`, syncs it and renames it over `out`; on any
-/// failure the temporary file is removed, so nothing half-written is left under either name.
-fn write_atomic(out: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let fail = |cause| ExportError::Write {
-        path: out.to_owned(),
-        cause,
-    };
-    let name = out.file_name().ok_or_else(|| {
-        fail(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a file name",
-        ))
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = out.with_file_name(tmp_name);
-    let written = fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| fs::rename(&tmp, out));
-    if let Err(cause) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(fail(cause));
-    }
-    // Make the rename itself durable, as checkpoints do.
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Ok(d) = fs::File::open(dir.unwrap_or(Path::new("."))) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_failed_write_leaves_nothing_behind() {
-        let dir = std::env::temp_dir().join(format!("gfn-export-unit-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("in_the_way")).unwrap();
-        // A folder under the final name: the rename fails and the temporary file goes.
-        let err = write_atomic(&dir.join("in_the_way"), b"abc").unwrap_err();
-        assert!(err.is_bad_input() && err.to_string().contains("in_the_way"));
-        let left: Vec<_> = fs::read_dir(&dir).unwrap().collect();
-        assert_eq!(left.len(), 1, "only the folder remains");
-        write_atomic(&dir.join("ok.bin"), b"abc").unwrap();
-        assert_eq!(fs::read(dir.join("ok.bin")).unwrap(), b"abc");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
-        let _ = fs::remove_dir_all(&dir);
-    }
 
     #[test]
     fn linear_weights_are_stored_out_by_in() {

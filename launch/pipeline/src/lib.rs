@@ -8,7 +8,9 @@
 //!   ZeroMQ (learner replicas over MPI with the `mpi` feature);
 //! - [`replay`]: `gfn replay` (a learner fed by a recording) and `gfn dump inspect`;
 //! - [`signals`]: SIGINT and SIGTERM as a clean stop;
-//! - [`export`]: `gfn export`, a checkpoint's estimators as a safetensors file.
+//! - [`saved`]: a run's checkpoint read back for the commands below, files written atomically;
+//! - [`export`]: `gfn export`, a checkpoint's estimators as a safetensors file;
+//! - [`sample`]: `gfn sample`, terminal states drawn from a checkpoint's policy.
 
 pub mod device;
 pub mod export;
@@ -16,6 +18,8 @@ pub mod export;
 pub mod mpi_sync;
 pub mod replay;
 pub mod roles;
+pub mod sample;
+pub mod saved;
 pub mod signals;
 pub mod train;
 

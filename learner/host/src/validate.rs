@@ -8,7 +8,7 @@ use gfn_common::target::{distances, histogram, terminal_distribution, Target};
 use gfn_common::Damaged;
 use gfn_common::{HyperGrid, Preprocessor, Reward, TrajectoryBatch};
 use gfn_nn::burn::tensor::backend::Backend;
-use gfn_nn::policy::forward_probs_all_states;
+use gfn_nn::policy::{forward_probs_all_states, Exploration};
 use gfn_nn::GflowNet;
 use rand::Rng;
 use std::collections::{HashSet, VecDeque};
@@ -126,7 +126,8 @@ impl Validator {
         device: &B::Device,
     ) -> Option<Vec<f64>> {
         self.target.as_ref()?;
-        let probs = forward_probs_all_states(net, None, &self.grid, self.pre, device)?;
+        let probs =
+            forward_probs_all_states(net, None, &self.grid, self.pre, Exploration::NONE, device)?;
         Some(terminal_distribution(&self.grid, &probs))
     }
 

@@ -25,8 +25,7 @@ impl<B: Backend> Sampler<B> {
         let mut rng = stream_rng(self.seed, Stream::Sampler(self.stream), self.batches);
         self.batches += 1;
         let noise = self
-            .net
-            .is_noisy()
+            .draws_noise()
             .then(|| self.net.draw_noise(&mut rng, dev));
         let gumbel: Vec<f32> = (0..t_max * n * a)
             .map(|_| {
