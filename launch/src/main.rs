@@ -477,5 +477,6 @@ fn host_options(quiet: bool) -> HostOptions {
     HostOptions {
         progress: !quiet,
         write_files: true,
+        observer: None,
     }
 }

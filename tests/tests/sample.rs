@@ -47,6 +47,7 @@ fn trained(cfg: RunConfig, dir: &Path) -> (PathBuf, f64) {
     let opts = HostOptions {
         progress: false,
         write_files: true,
+        observer: None,
     };
     gfn_tests::train(&cfg, opts).unwrap();
     let saved = checkpoint::load(&ck).unwrap().expect("a final checkpoint");

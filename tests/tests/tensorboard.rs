@@ -83,6 +83,7 @@ fn tensorboard_reads_every_metric_of_a_run() {
     let files = HostOptions {
         progress: false,
         write_files: true,
+        observer: None,
     };
     let report = train(&cfg, files).unwrap();
     let events = read_events(&cfg.run_dir);

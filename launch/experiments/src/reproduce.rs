@@ -365,6 +365,7 @@ fn run_one(name: &str, cfg: &Settings, stop: &Shutdown) -> Result<()> {
     let opts = HostOptions {
         progress: false,
         write_files: true,
+        observer: None,
     };
     let report = train_until(cfg, opts, stop)?;
     if !report.summary.stopped {

@@ -16,15 +16,39 @@ use gfn_nn::burn::tensor::backend::AutodiffBackend;
 use gfn_nn::params;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Options of a run that are not part of its configuration.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct HostOptions {
     /// Show a progress bar on stderr.
     pub progress: bool,
     /// Write metrics, config and plots to the run folder.
     pub write_files: bool,
+    /// A program's own window on the run (rank 0's side), beside the files: every validation
+    /// and the summary as they are made, whatever the mode.
+    pub observer: Option<Arc<dyn RunObserver>>,
+}
+
+impl std::fmt::Debug for HostOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostOptions")
+            .field("progress", &self.progress)
+            .field("write_files", &self.write_files)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
+
+/// What a program embedding gfn sees of a run as it goes, to send to its own tracker. Called
+/// on rank 0 after the record is written to the run folder; every method defaults to nothing.
+/// A resumed run calls [`RunObserver::validation`] only for the validations it makes itself.
+pub trait RunObserver: Send + Sync {
+    /// A validation, as written to `metrics.jsonl`.
+    fn validation(&self, _v: &Validation) {}
+    /// The run's summary, as written to `metrics.jsonl` (also for a stopped run).
+    fn finished(&self, _summary: &Summary) {}
 }
 
 /// Everything a finished run reports.
@@ -52,6 +76,7 @@ pub struct RunHost {
     validation_s: f64,
     /// The checkpoint's step, when this session resumed one.
     resumed_from: Option<u64>,
+    observer: Option<Arc<dyn RunObserver>>,
 }
 
 impl RunHost {
@@ -90,6 +115,7 @@ impl RunHost {
             rates: SamplerRates::default(),
             validation_s: 0.0,
             resumed_from: resumed.map(|ck| ck.step),
+            observer: opts.observer,
         })
     }
 
@@ -146,6 +172,9 @@ impl RunHost {
                 tracing::warn!("could not write the final TensorBoard events in {dir}: {e}");
             }
         }
+        if let Some(observer) = &self.observer {
+            observer.finished(&report.summary);
+        }
         Ok(report)
     }
 
@@ -167,6 +196,9 @@ impl RunHost {
         }
         if let Some(events) = self.events.as_mut() {
             events.validation(&v).map_err(events_error(&self.cfg))?;
+        }
+        if let Some(observer) = &self.observer {
+            observer.validation(&v);
         }
         self.validations.push(v);
         Ok(())

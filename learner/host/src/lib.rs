@@ -22,4 +22,4 @@ pub mod tensorboard;
 pub mod validate;
 
 pub use error::{CheckpointError, Error};
-pub use host::{progress_bar, HostOptions, RunHost, TrainReport};
+pub use host::{progress_bar, HostOptions, RunHost, RunObserver, TrainReport};
