@@ -563,8 +563,9 @@ fn a_buffer_serves_a_recording_to_a_live_learner_without_samplers() {
     assert_eq!(summary["steps"], 50);
     let first = validations[0]["exact_l1"].as_f64().unwrap();
     let last = summary["final_validation"]["exact_l1"].as_f64().unwrap();
+    // Measured 1.39 -> 0.65 (2026-12-05); a learner that ignored its batches stays near 1.39.
     assert!(
-        last < first,
+        last < 0.6 * first,
         "the learner learned from the recording: {first} -> {last}"
     );
 }
@@ -601,5 +602,9 @@ fn a_wgpu_learner_trains_among_cpu_processes() {
     );
     let first = validations[0]["exact_l1"].as_f64().unwrap();
     let last = summary["final_validation"]["exact_l1"].as_f64().unwrap();
-    assert!(last < first, "the wgpu learner learned: {first} -> {last}");
+    // The same run on the CPU in one process: 1.38 -> 0.19 (2026-12-05).
+    assert!(
+        last < 0.5 * first,
+        "the wgpu learner learned: {first} -> {last}"
+    );
 }
