@@ -19,6 +19,20 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// One `-`-separated option of a variant's name after its loss: `uniform_pb`, `tied`, or
+/// `lag<N>` (`--policy_lag N`, for studies of what sampling behind the learner costs).
+fn apply_option(cfg: &mut RunConfig, option: &str) -> Result<()> {
+    match option {
+        "uniform_pb" => cfg.uniform_pb = true,
+        "tied" => cfg.tied = true,
+        _ => match option.strip_prefix("lag").map(str::parse::<u64>) {
+            Some(Ok(lag)) => cfg.policy_lag = lag,
+            _ => bail!("unknown variant option `{option}` (uniform_pb, tied or lag<N>)"),
+        },
+    }
+    Ok(())
+}
+
 /// A grid of runs: every environment × R0 × variant × seed, on top of `base` settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,11 +113,8 @@ impl Preset {
                         ..base.clone()
                     };
                     for flag in parts {
-                        match flag {
-                            "uniform_pb" => cfg.uniform_pb = true,
-                            "tied" => cfg.tied = true,
-                            other => bail!("unknown variant option `{other}` in `{variant}`"),
-                        }
+                        apply_option(&mut cfg, flag)
+                            .with_context(|| format!("in the variant `{variant}`"))?;
                     }
                     cfg.n_trajectories = ((base.n_trajectories as f64 * budget).round() as u64)
                         .max(cfg.batch_size as u64);
@@ -663,5 +674,29 @@ mod tests {
         let bad: Preset = toml::from_str(&text.replace("lr = 1e-4", "lr = \"fast\"")).unwrap();
         let err = format!("{:#}", bad.points(1.0).unwrap_err());
         assert!(err.contains("[overrides.FM]"), "{err}");
+    }
+
+    #[test]
+    fn variant_names_set_their_options() {
+        let preset = |variants: &str| -> Preset {
+            toml::from_str(&format!(
+                "seeds = 1\nenvs = [[2, 8]]\nR0 = [0.1]\nvariants = {variants}\n[base]\n"
+            ))
+            .unwrap()
+        };
+        let points = preset(r#"["TB-lag4", "DB-tied-uniform_pb-lag0"]"#)
+            .points(1.0)
+            .unwrap();
+        let (tb, db) = (&points[0].config, &points[1].config);
+        assert_eq!((tb.loss, tb.policy_lag, tb.tied), (Loss::Tb, 4, false));
+        assert_eq!((db.loss, db.policy_lag), (Loss::Db, 0));
+        assert!(db.tied && db.uniform_pb);
+        assert_eq!(points[0].name, "2d-h8-r0_0.1-TB-lag4");
+        for bad in [r#"["TB-lagx"]"#, r#"["TB-lag"]"#, r#"["TB-fast"]"#] {
+            let err = format!("{:#}", preset(bad).points(1.0).unwrap_err());
+            assert!(err.contains("unknown variant option"), "{bad}: {err}");
+        }
+        let err = format!("{:#}", preset(r#"["TB-lag1000"]"#).points(1.0).unwrap_err());
+        assert!(err.contains("--policy_lag"), "{err}");
     }
 }
