@@ -28,7 +28,9 @@ pub mod tfevents;
 pub mod trajectory;
 pub mod wire;
 
-pub use config::{Activation, Device, Loss, LrSchedule, ReplayPolicy, RunConfig, SubTbWeighting};
+pub use config::{
+    Activation, Device, Loss, LossFn, LrSchedule, ReplayPolicy, RunConfig, SubTbWeighting,
+};
 pub use damaged::Damaged;
 pub use env::HyperGrid;
 pub use preprocess::Preprocessor;

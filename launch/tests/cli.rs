@@ -37,6 +37,12 @@ fn bad_input_is_one_line_and_exit_code_2() {
         (vec!["train", "--R0", "-1"], "--R0"),
         (vec!["train", "--loss", "XX"], "XX"),
         (vec!["train", "--subTB_weighting", "nope"], "nope"),
+        (vec!["train", "--loss_fn", "cubic"], "cubic"),
+        (
+            vec!["train", "--loss_fn", "linex", "--linex_alpha", "0"],
+            "--linex_alpha",
+        ),
+        (vec!["train", "--linex_alpha", "0.5"], "--linex_alpha"),
         (vec!["train", "--batch_size", "0"], "--batch_size"),
         (vec!["train", "--batch_size", "-3"], "-3"),
         (

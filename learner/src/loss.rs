@@ -7,7 +7,7 @@
 //! DB the consecutive pairs, SubTB every pair with a weighting.
 
 use crate::inputs::StepInputs;
-use gfn_common::config::ObjectiveSection;
+use gfn_common::config::{ObjectiveSection, Regression};
 use gfn_common::{HyperGrid, Loss, Preprocessor, SubTbWeighting};
 use gfn_nn::burn::tensor::activation::log_softmax;
 use gfn_nn::burn::tensor::backend::Backend;
@@ -21,6 +21,8 @@ pub struct LossConfig {
     pub loss: Loss,
     pub weighting: SubTbWeighting,
     pub lambda: f32,
+    /// g, applied to every residual before the weighting or mean.
+    pub regression: Regression,
 }
 
 impl LossConfig {
@@ -30,6 +32,7 @@ impl LossConfig {
             loss: objective.loss,
             weighting: objective.subtb_weighting,
             lambda: objective.subtb_lambda,
+            regression: objective.regression(),
         }
     }
 }
@@ -62,6 +65,24 @@ fn bools<B: Backend, const D: usize>(
 fn gather_padded<B: Backend>(values: Tensor<B, 1>, index: &[i64], dev: &B::Device) -> Tensor<B, 1> {
     let padded = Tensor::cat(vec![values, Tensor::zeros([1], dev)], 0);
     padded.select(0, ints(index, [index.len()], dev))
+}
+
+/// g(t) elementwise: the tensor form of [`Regression::value`], exponents clamped as torchgfn
+/// clamps them so that a wild residual gives a large finite loss, not infinity.
+pub fn regress<B: Backend, const D: usize>(g: Regression, t: Tensor<B, D>) -> Tensor<B, D> {
+    let c = Regression::EXP_CLAMP;
+    match g {
+        Regression::Squared => t.powi_scalar(2),
+        Regression::HalfSquared => t.powi_scalar(2) * 0.5,
+        Regression::ShiftedCosh => {
+            let t = t.clamp(-c, c);
+            t.clone().exp() + t.neg().exp() - 2.0
+        }
+        Regression::Linex { alpha } => {
+            let at = t * alpha;
+            (at.clone().clamp(-c, c).exp() - at - 1.0) / (alpha * alpha)
+        }
+    }
 }
 
 /// `log Σ exp` over dimension 1 of `[rows, k]` → `[rows]`.
@@ -137,7 +158,7 @@ pub fn loss<B: Backend>(
     dev: &B::Device,
 ) -> Tensor<B, 1> {
     if cfg.loss == Loss::Fm {
-        return flow_matching(net, noise, x, grid, pre, dev);
+        return flow_matching(net, noise, x, grid, pre, cfg.regression, dev);
     }
     let terms = row_terms(net, noise, x, grid, pre, dev);
     let (n, t) = (x.n, x.t_max);
@@ -146,17 +167,18 @@ pub fn loss<B: Backend>(
     // [N, T] per-step log P_F − log P_B, zero past each trajectory's end.
     let steps = gather_padded(diff, &x.step_rows, dev).reshape([n, t]);
     let total = steps.clone().sum_dim(1).reshape([n]);
+    let g = cfg.regression;
     match cfg.loss {
         Loss::Tb => {
             let log_z = net.log_z_value().unwrap_or_else(|| Tensor::zeros([1], dev));
-            (total + log_z - log_r).powi_scalar(2).mean()
+            regress(g, total + log_z - log_r).mean()
         }
         Loss::ZVar => {
             let zeta = total - log_r;
             let centred = zeta.clone() - zeta.mean();
-            centred.powi_scalar(2).mean()
+            regress(g, centred).mean()
         }
-        Loss::ModifiedDb => modified_db(&terms, x, dev),
+        Loss::ModifiedDb => modified_db(&terms, x, g, dev),
         Loss::Db | Loss::SubTb => {
             let weighting = if cfg.loss == Loss::Db {
                 None
@@ -167,20 +189,20 @@ pub fn loss<B: Backend>(
                 .logf
                 .clone()
                 .unwrap_or_else(|| Tensor::zeros([x.rows], dev));
-            balance(logf, log_r, steps, x, weighting, cfg.lambda, dev)
+            balance(logf, log_r, steps, x, (weighting, cfg.lambda, g), dev)
         }
         Loss::Fm => unreachable!("handled above"),
     }
 }
 
-/// DB (`weighting` None: mean over transitions) and SubTB with a weighting.
+/// DB (`weighting` None: mean over transitions) and SubTB with a weighting and its lambda, each
+/// residual through `g`.
 fn balance<B: Backend>(
     logf: Tensor<B, 1>,
     log_r: Tensor<B, 1>,
     steps: Tensor<B, 2>,
     x: &StepInputs,
-    weighting: Option<SubTbWeighting>,
-    lambda: f32,
+    (weighting, lambda, g): (Option<SubTbWeighting>, f32, Regression),
     dev: &B::Device,
 ) -> Tensor<B, 1> {
     let (n, t) = (x.n, x.t_max);
@@ -199,12 +221,12 @@ fn balance<B: Backend>(
         None | Some(SubTbWeighting::Db | SubTbWeighting::ModifiedDb) => {
             let r = a.clone().slice([0..n, 0..t]) - a.slice([0..n, 1..t + 1]);
             let w = consecutive_weights(x, weighting);
-            (r.powi_scalar(2) * floats(&w, [n, t], dev)).sum()
+            (regress(g, r) * floats(&w, [n, t], dev)).sum()
         }
         Some(weighting) => {
             let r = a.clone().reshape([n, t + 1, 1]) - a.reshape([n, 1, t + 1]);
             let w = subtrajectory_weights(x, weighting, lambda);
-            (r.powi_scalar(2) * floats(&w, [n, t + 1, t + 1], dev)).sum()
+            (regress(g, r) * floats(&w, [n, t + 1, t + 1], dev)).sum()
         }
     }
 }
@@ -269,7 +291,12 @@ pub fn subtrajectory_weights(x: &StepInputs, weighting: SubTbWeighting, lambda: 
 }
 
 /// ModifiedDB over the non-exit transitions (every state is terminal).
-fn modified_db<B: Backend>(terms: &RowTerms<B>, x: &StepInputs, dev: &B::Device) -> Tensor<B, 1> {
+fn modified_db<B: Backend>(
+    terms: &RowTerms<B>,
+    x: &StepInputs,
+    g: Regression,
+    dev: &B::Device,
+) -> Tensor<B, 1> {
     let j = x.n_transitions();
     if j == 0 {
         return terms.log_pf.clone().sum() * 0.0;
@@ -284,7 +311,7 @@ fn modified_db<B: Backend>(terms: &RowTerms<B>, x: &StepInputs, dev: &B::Device)
         - log_r.select(0, dst)
         - pb
         - terms.log_pf_exit.clone().select(0, src);
-    r.powi_scalar(2).mean()
+    regress(g, r).mean()
 }
 
 /// Flow matching on the visited states: in-flow from the parents against out-flow (exit
@@ -296,6 +323,7 @@ fn flow_matching<B: Backend>(
     x: &StepInputs,
     grid: &HyperGrid,
     pre: Preprocessor,
+    g: Regression,
     dev: &B::Device,
 ) -> Tensor<B, 1> {
     let fm = FlowRows::new(x, grid);
@@ -312,9 +340,7 @@ fn flow_matching<B: Backend>(
         .collect();
     let flat = u.clone().reshape([u_rows * a]);
     let exit_flow = flat.clone().select(0, ints(&exit_idx, [n], dev));
-    let rm = (exit_flow - floats(&x.log_rewards, [n], dev))
-        .powi_scalar(2)
-        .mean();
+    let rm = regress(g, exit_flow - floats(&x.log_rewards, [n], dev)).mean();
     if k == 0 {
         return rm;
     }
@@ -325,9 +351,7 @@ fn flow_matching<B: Backend>(
         .select(0, ints(&fm.parent_edges, [k * d], dev))
         .reshape([k, d])
         .mask_fill(bools(&fm.parent_missing, [k, d], dev), MASKED_LOGIT);
-    let fm_loss = (logsumexp(in_logits) - logsumexp(out_logits))
-        .powi_scalar(2)
-        .mean();
+    let fm_loss = regress(g, logsumexp(in_logits) - logsumexp(out_logits)).mean();
     fm_loss + rm
 }
 

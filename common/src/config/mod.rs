@@ -13,8 +13,8 @@ mod settings;
 
 pub use modes::{refuse_load, Mode};
 pub use sections::{
-    BufferSection, EnvSection, ModelSection, ObjectiveSection, OptimSection, RunSection,
-    SamplingSection, ValidationSection,
+    BufferSection, EnvSection, ModelSection, ObjectiveSection, OptimSection, Regression,
+    RunSection, SamplingSection, ValidationSection,
 };
 pub use settings::Settings;
 
@@ -63,6 +63,21 @@ named_enum! {
         ZVar = "ZVar",
         /// Modified detailed balance (every state terminates).
         ModifiedDb = "ModifiedDB",
+    }
+}
+
+named_enum! {
+    /// The function applied to each balance residual t (torchgfn's `loss_fn`; Hu et al., ICLR
+    /// 2025, "Beyond squared error"). Every one has g(0) = 0, g'(0) = 0 and g''(0) = 1 or 2.
+    LossFn {
+        /// t², torchgfn's default: the reverse KL (zero-forcing).
+        Squared = "squared",
+        /// t² / 2.
+        HalfSquared = "half_squared",
+        /// e^t + e^−t − 2: zero-forcing and zero-avoiding at once.
+        ShiftedCosh = "shifted_cosh",
+        /// (e^{αt} − αt − 1) / α² with α = `--linex_alpha` (α = 1: the forward KL).
+        Linex = "linex",
     }
 }
 
@@ -234,6 +249,12 @@ pub struct RunConfig {
     #[arg(long = "subTB_lambda", default_value_t = 0.9)]
     #[serde(alias = "subTB_lambda")]
     pub subtb_lambda: f32,
+    /// Regression loss on each balance residual: squared, half_squared, shifted_cosh or linex.
+    #[arg(long, default_value_t = LossFn::Squared)]
+    pub loss_fn: LossFn,
+    /// Linex's α (non-zero; with `--loss_fn linex`).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub linex_alpha: f32,
     /// Trajectories per learner step.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,

@@ -4,7 +4,7 @@
 //! takes only the sections it needs.
 
 use super::{check, ConfigError, LrScale, RunConfig, MAX_POLICY_LAG, MAX_SAMPLES, MAX_WIDTH};
-use super::{Activation, Device, Loss, ReplayPolicy, SubTbWeighting};
+use super::{Activation, Device, Loss, LossFn, ReplayPolicy, SubTbWeighting};
 use crate::env::HyperGrid;
 use crate::preprocess::Preprocessor;
 use crate::reward::{Reward, RewardKind};
@@ -121,13 +121,71 @@ pub struct ObjectiveSection {
     pub loss: Loss,
     pub subtb_weighting: SubTbWeighting,
     pub subtb_lambda: f32,
+    pub loss_fn: LossFn,
+    pub linex_alpha: f32,
 }
 
 impl ObjectiveSection {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let l = self.subtb_lambda;
         let ok = l.is_finite() && l > 0.0;
-        check(ok, "--subTB_lambda", "a finite number > 0", l)
+        check(ok, "--subTB_lambda", "a finite number > 0", l)?;
+        let a = self.linex_alpha;
+        check(
+            a.is_finite() && a != 0.0,
+            "--linex_alpha",
+            "finite and non-zero",
+            a,
+        )?;
+        match self.loss_fn != LossFn::Linex && a != 1.0 {
+            true => Err(ConfigError::Incompatible(
+                "--linex_alpha has no meaning without --loss_fn linex",
+            )),
+            false => Ok(()),
+        }
+    }
+
+    /// The function applied to each residual, with its parameter.
+    pub fn regression(&self) -> Regression {
+        match self.loss_fn {
+            LossFn::Squared => Regression::Squared,
+            LossFn::HalfSquared => Regression::HalfSquared,
+            LossFn::ShiftedCosh => Regression::ShiftedCosh,
+            LossFn::Linex => Regression::Linex {
+                alpha: self.linex_alpha,
+            },
+        }
+    }
+}
+
+/// A regression loss g applied to each balance residual t (see [`LossFn`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Regression {
+    Squared,
+    HalfSquared,
+    ShiftedCosh,
+    Linex { alpha: f32 },
+}
+
+impl Regression {
+    /// Where exponentials are clamped (torchgfn's bound): e^80 is finite in float32.
+    pub const EXP_CLAMP: f32 = 80.0;
+
+    /// g(t) in float64, the reference the tensor version is tested against.
+    pub fn value(&self, t: f64) -> f64 {
+        let c = Self::EXP_CLAMP as f64;
+        match *self {
+            Self::Squared => t * t,
+            Self::HalfSquared => 0.5 * t * t,
+            Self::ShiftedCosh => {
+                let t = t.clamp(-c, c);
+                t.exp() + (-t).exp() - 2.0
+            }
+            Self::Linex { alpha } => {
+                let a = alpha as f64;
+                ((a * t).clamp(-c, c).exp() - a * t - 1.0) / (a * a)
+            }
+        }
     }
 }
 
@@ -361,6 +419,8 @@ impl RunConfig {
             loss: self.loss,
             subtb_weighting: self.subtb_weighting,
             subtb_lambda: self.subtb_lambda,
+            loss_fn: self.loss_fn,
+            linex_alpha: self.linex_alpha,
         }
     }
 
