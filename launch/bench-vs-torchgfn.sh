@@ -5,13 +5,14 @@
 #
 #   TORCHGFN_PYTHON=/path/to/venv/bin/python launch/bench-vs-torchgfn.sh [iterations] [threads]
 #
-# torchgfn's side comes from ../shared/bench/torchgfn_hypergrid.py (see its README for the set-up).
+# torchgfn's side is python/torchgfn_hypergrid.py (its docstring gives the set-up: a venv with
+# torchgfn==2.4.1); TORCHGFN_SCRIPT names another script with the same flags and output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iterations="${1:-2000}"
 threads="${2:-1}"
 python="${TORCHGFN_PYTHON:-python3}"
-reference="${TORCHGFN_SCRIPT:-../shared/bench/torchgfn_hypergrid.py}"
+reference="${TORCHGFN_SCRIPT:-python/torchgfn_hypergrid.py}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gfn-target}"
 cargo build --release -q -p gfn-launch
 gfn="$CARGO_TARGET_DIR/release/gfn"

@@ -6,7 +6,8 @@
 #   TORCHGFN_PYTHON=/path/to/venv/bin/python launch/compare-torchgfn.sh [iterations] [seeds] [out]
 #
 # Defaults: 6250 iterations (100,000 trajectories), seeds 0-2, out = results/compare-torchgfn.
-# torchgfn runs on one thread; its side comes from ../shared/bench/torchgfn_hypergrid.py.
+# torchgfn runs on one thread; its side is python/torchgfn_hypergrid.py (its docstring gives the
+# set-up: a venv with torchgfn==2.4.1).
 # Finished runs (a file with a final line) are not rerun. R0S="0.1 0.01" limits the runs to
 # some R0 (to share them between two invocations on one folder); the table needs all three.
 # TABLE_ONLY=1 starts no run and writes the table from what has finished. GFN_ARGS adds flags to
@@ -20,7 +21,7 @@ seeds="${2:-3}"
 out="${3:-results/compare-torchgfn}"
 interval=$((iterations / 5))
 python="${TORCHGFN_PYTHON:-python3}"
-reference="${TORCHGFN_SCRIPT:-../shared/bench/torchgfn_hypergrid.py}"
+reference="${TORCHGFN_SCRIPT:-python/torchgfn_hypergrid.py}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gfn-target}"
 [[ "${TABLE_ONLY:-0}" == 1 ]] || cargo build --release -q -p gfn-launch
 gfn="$CARGO_TARGET_DIR/release/gfn"

@@ -6,7 +6,9 @@
 #
 #   [TORCHGFN_PYTHON=/path/to/venv/bin/python] launch/tb-collapse.sh [seeds] [out]
 #
-# Defaults: seeds 0-2, out = results/tb-collapse. Without TORCHGFN_PYTHON only gfn's side runs.
+# Defaults: seeds 0-2, out = results/tb-collapse. Without TORCHGFN_PYTHON only gfn's side runs;
+# torchgfn's side is python/torchgfn_hypergrid.py (its docstring gives the set-up: a venv with
+# torchgfn==2.4.1), or the script TORCHGFN_SCRIPT names.
 # Finished runs are not rerun; TABLE_ONLY=1 starts no run and writes the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,7 @@ out="${2:-results/tb-collapse}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gfn-target}"
 [[ "${TABLE_ONLY:-0}" == 1 ]] || cargo build --release -q -p gfn-launch
 gfn="$CARGO_TARGET_DIR/release/gfn"
+reference="${TORCHGFN_SCRIPT:-python/torchgfn_hypergrid.py}"
 mkdir -p "$out"
 setting=(--ndim 4 --height 12 --R0 0.0001)
 
@@ -45,7 +48,7 @@ for ((seed = 0; seed < seeds; seed++)); do
         read -ra flags <<< "${v#*|}"
         grep -qs '"summary"' "$out/$name.jsonl" && continue
         echo "== torchgfn ${v%%|*} seed $seed"
-        "$TORCHGFN_PYTHON" ../shared/bench/torchgfn_hypergrid.py "${setting[@]}" "${flags[@]}" \
+        "$TORCHGFN_PYTHON" "$reference" "${setting[@]}" "${flags[@]}" \
             --n_iterations 2500 --validation_interval 1250 --late_after 100000 \
             --validation_samples 20000 --seed "$seed" --threads 1 > "$out/$name.jsonl" 2>/dev/null
     done

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""torchgfn's reference run (../shared/bench/torchgfn_hypergrid.py) with gfn's
-`--lr_schedule cosine`: every Adam group's rate times m + (1 - m) 0.5 (1 + cos(pi t / (n - 1)))
-at step t of n = --n_iterations, down to m at the last step, where m is --lr_min_ratio
-(default 0, as gfn's; this wrapper's own flag). Otherwise the same arguments as the reference script,
-whose path is $TORCHGFN_REFERENCE (default: ../shared/bench/torchgfn_hypergrid.py beside the
-repository).
+"""torchgfn's reference run (python/torchgfn_hypergrid.py) with gfn's `--lr_schedule cosine`:
+every Adam group's rate times m + (1 - m) 0.5 (1 + cos(pi t / (n - 1))) at step t of
+n = --n_iterations, down to m at the last step, where m is --lr_min_ratio (default 0, as gfn's;
+this wrapper's own flag). Otherwise the same arguments as the reference script, whose path is
+$TORCHGFN_REFERENCE (default: the repository's python/torchgfn_hypergrid.py). Run it with the
+python of the torchgfn venv (see that script's docstring for the set-up).
 
     TORCHGFN_SCRIPT=launch/torchgfn_cosine.py GFN_ARGS="--lr_schedule cosine" \
         launch/compare-torchgfn.sh 6250 3 results/compare-cosine-both
@@ -20,7 +20,7 @@ import torch
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 reference = os.environ.get(
-    "TORCHGFN_REFERENCE", os.path.join(root, "..", "shared", "bench", "torchgfn_hypergrid.py")
+    "TORCHGFN_REFERENCE", os.path.join(root, "python", "torchgfn_hypergrid.py")
 )
 ours = argparse.ArgumentParser(add_help=False)
 ours.add_argument("--n_iterations", type=int, default=2000)  # the reference's default
