@@ -18,6 +18,7 @@ pub mod config;
 pub mod damaged;
 pub mod dedup;
 pub mod env;
+pub mod partition;
 pub mod pipe;
 pub mod preprocess;
 pub mod reward;

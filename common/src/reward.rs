@@ -97,16 +97,29 @@ impl Reward {
         ((c as f32) / ((self.height - 1) as f32) - 0.5f32).abs()
     }
 
+    /// Whether coordinate `c` lies in the thin band `0.3 < |c/(H−1) − 0.5| < 0.4` (float32).
+    pub fn in_band(&self, c: u16) -> bool {
+        let x = self.centre_distance(c);
+        0.3f32 < x && x < 0.4f32
+    }
+
+    /// Whether coordinate `c` lies in the outer set around the band: the outer ring
+    /// `|c/(H−1) − 0.5| > 0.25` (original) or "away from the centre", `> 0.1` (deceptive).
+    pub fn in_outer(&self, c: u16) -> bool {
+        let bound = match self.kind {
+            RewardKind::Deceptive => 0.1f32,
+            _ => 0.25f32,
+        };
+        self.centre_distance(c) > bound
+    }
+
     /// The reward of one terminal state.
     pub fn reward(&self, state: &[u16]) -> f32 {
         let a = |c: u16| self.centre_distance(c);
-        let band = |c: u16| {
-            let x = a(c);
-            0.3f32 < x && x < 0.4f32
-        };
+        let band = |c: u16| self.in_band(c);
         match self.kind {
             RewardKind::Original => {
-                let ring = state.iter().all(|&c| a(c) > 0.25f32);
+                let ring = state.iter().all(|&c| self.in_outer(c));
                 let band = state.iter().all(|&c| band(c));
                 self.r0 + self.r1 * ring as u8 as f32 + self.r2 * band as u8 as f32
             }
@@ -130,7 +143,7 @@ impl Reward {
                 on_target as u8 as f32 + 1e-12
             }
             RewardKind::Deceptive => {
-                let away = state.iter().all(|&c| a(c) > 0.1f32);
+                let away = state.iter().all(|&c| self.in_outer(c));
                 let band = state.iter().all(|&c| band(c));
                 (self.r0 + self.r1) - self.r1 * away as u8 as f32 + self.r2 * band as u8 as f32
             }
