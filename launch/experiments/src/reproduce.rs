@@ -8,7 +8,7 @@ use crate::claims::{self, cell, mean_sd, Claim, ConfigRuns};
 use anyhow::{bail, Context, Result};
 use gfn_common::config::{ConfigError, Mode, Settings};
 use gfn_common::pipe::Shutdown;
-use gfn_common::{Loss, RunConfig};
+use gfn_common::{Loss, LossFn, RunConfig};
 use gfn_host::metrics::Validation;
 use gfn_host::plot::{log_bands, Series};
 use gfn_pipeline::train::train_until;
@@ -19,15 +19,22 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// One `-`-separated option of a variant's name after its loss: `uniform_pb`, `tied`, or
-/// `lag<N>` (`--policy_lag N`, for studies of what sampling behind the learner costs).
+/// One `-`-separated option of a variant's name after its loss: `uniform_pb`, `tied`,
+/// `lag<N>` (`--policy_lag N`, for studies of what sampling behind the learner costs) or a
+/// regression loss (`shifted_cosh`, `linex`, `half_squared`: `--loss_fn`).
 fn apply_option(cfg: &mut RunConfig, option: &str) -> Result<()> {
     match option {
         "uniform_pb" => cfg.uniform_pb = true,
         "tied" => cfg.tied = true,
-        _ => match option.strip_prefix("lag").map(str::parse::<u64>) {
-            Some(Ok(lag)) => cfg.policy_lag = lag,
-            _ => bail!("unknown variant option `{option}` (uniform_pb, tied or lag<N>)"),
+        _ => match (
+            option.strip_prefix("lag").map(str::parse::<u64>),
+            option.parse::<LossFn>(),
+        ) {
+            (Some(Ok(lag)), _) => cfg.policy_lag = lag,
+            (_, Ok(f)) => cfg.loss_fn = f,
+            _ => {
+                bail!("unknown variant option `{option}` (uniform_pb, tied, lag<N> or a --loss_fn)")
+            }
         },
     }
     Ok(())
@@ -684,14 +691,15 @@ mod tests {
             ))
             .unwrap()
         };
-        let points = preset(r#"["TB-lag4", "DB-tied-uniform_pb-lag0"]"#)
+        let points = preset(r#"["TB-lag4-linex", "DB-tied-uniform_pb-lag0"]"#)
             .points(1.0)
             .unwrap();
         let (tb, db) = (&points[0].config, &points[1].config);
         assert_eq!((tb.loss, tb.policy_lag, tb.tied), (Loss::Tb, 4, false));
+        assert_eq!((tb.loss_fn, db.loss_fn), (LossFn::Linex, LossFn::Squared));
         assert_eq!((db.loss, db.policy_lag), (Loss::Db, 0));
         assert!(db.tied && db.uniform_pb);
-        assert_eq!(points[0].name, "2d-h8-r0_0.1-TB-lag4");
+        assert_eq!(points[0].name, "2d-h8-r0_0.1-TB-lag4-linex");
         for bad in [r#"["TB-lagx"]"#, r#"["TB-lag"]"#, r#"["TB-fast"]"#] {
             let err = format!("{:#}", preset(bad).points(1.0).unwrap_err());
             assert!(err.contains("unknown variant option"), "{bad}: {err}");
