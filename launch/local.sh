@@ -59,10 +59,12 @@ for ((i = 0; i < buffers; i++)); do
     "$gfn" buffer --id "$i" "${net[@]}" "$@" &
     pids+=("$!")
 done
-for ((i = 0; i < samplers; i++)); do
-    "$gfn" sampler --id "$i" "${net[@]}" "$@" &
+# One process holds every sampler (ids 0 to N-1): they share one weight subscription, so the
+# learner sends each weight version once to this machine.
+if ((samplers > 0)); then
+    "$gfn" sampler --id 0 --samplers "$samplers" "${net[@]}" "$@" &
     pids+=("$!")
-done
+fi
 if ((learners > 1)); then
     root=()
     [[ $EUID -eq 0 ]] && root=(--allow-run-as-root)

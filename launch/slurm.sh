@@ -92,15 +92,22 @@ weights="tcp://$head_addr:$((port + 2 * buffers))"
 net="--ingest $ingest --serve $serve --weights $weights"
 extra="$*"
 gpus=""
+# On CPU nodes one sampler process per node holds the node's samplers (ids node*N to
+# node*N+N-1): they share one weight subscription, so the learner sends each weight version
+# once per node. With GPUs each sampler is its own task with its own GPU.
+sampler_tasks="--ntasks-per-node=1"
+sampler_args="--id \$((SLURM_PROCID * $samplers_per_node)) --samplers $samplers_per_node"
 if [[ " $extra " =~ [[:space:]]--device[=[:space:]]cuda ]]; then
     gpus=" --gpus-per-task=1"
+    sampler_tasks="--ntasks-per-node=$samplers_per_node"
+    sampler_args="--id \$SLURM_PROCID"
 fi
 
 # One line per job step; `\$SLURM_PROCID` is expanded by each task. --overlap lets the steps
 # share the allocation's CPUs instead of waiting for each other.
 steps=(
     "srun --overlap --nodes=1 --ntasks=$buffers --nodelist=$head_node bash -c 'exec $gfn buffer --id \$SLURM_PROCID --bind_host \"$bind\" $net $extra'"
-    "srun --overlap$gpus --nodes=$n_nodes --ntasks-per-node=$samplers_per_node --nodelist=$nodes bash -c 'exec $gfn sampler --id \$SLURM_PROCID $net $extra'"
+    "srun --overlap$gpus --nodes=$n_nodes $sampler_tasks --nodelist=$nodes bash -c 'exec $gfn sampler $sampler_args $net $extra'"
     "srun --overlap$gpus --nodes=$learner_nodes --ntasks=$learners --nodelist=$learner_list --distribution=block --kill-on-bad-exit=1 --mpi=pmix $gfn learner --quiet --bind_host '$bind' $net $extra"
 )
 

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use gfn_common::config::{refuse_load, ConfigError, Mode, Settings};
+use gfn_common::config::{refuse_role_flags, ConfigError, Mode, Settings};
 use gfn_common::{Device, RunConfig};
 use gfn_experiments::{bench, bench_pipeline, reproduce};
 use gfn_pipeline::export::{self, ExportError};
@@ -163,6 +163,13 @@ struct PipelineArgs {
     /// Where the samplers roll out.
     #[arg(long, default_value_t = Device::Cpu)]
     sampler_device: Device,
+    /// Samplers per sampler process (one process per node shares one weight subscription).
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    samplers_per_process: usize,
+    /// Also write the rows to this file as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -174,6 +181,11 @@ struct RoleArgs {
     /// Buffer only: start out holding this recording (a dump), served to live learners.
     #[arg(long)]
     load: Option<PathBuf>,
+    /// Sampler only: samplers in this process (ids --id to --id + N - 1), sharing one weight
+    /// subscription: with one sampler process per node, the learner sends each weight version
+    /// once per node.
+    #[arg(long, default_value_t = 1)]
+    samplers: usize,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -354,11 +366,11 @@ fn role_command(name: &str, args: RoleArgs, sub: &ArgMatches) -> Result<()> {
         _ => Mode::Learner,
     };
     let cfg = mode_config(mode, &args.config, &args.run, sub)?;
-    refuse_load(mode, args.load.is_some())?;
+    refuse_role_flags(mode, args.load.is_some(), args.samplers)?;
     let stop = signals::install();
     match mode {
         Mode::Sampler => {
-            roles::sampler(&cfg, &args.net, &stop)?;
+            roles::sampler(&cfg, &args.net, args.samplers, &stop)?;
         }
         Mode::Buffer => {
             roles::buffer(&cfg, &args.net, args.load.as_deref(), &stop)?;
@@ -420,9 +432,13 @@ fn bench_pipeline_command(args: PipelineArgs) -> Result<()> {
         learner_device: args.learner_device,
         learner_threads: args.learner_threads,
         sampler_device: args.sampler_device,
+        samplers_per_process: args.samplers_per_process,
     };
     let rows = bench_pipeline::run(&args.samplers, &layout, args.steps)?;
     println!("{}", bench_pipeline::markdown(&rows));
+    if let Some(path) = args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+    }
     Ok(())
 }
 

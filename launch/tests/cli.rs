@@ -38,6 +38,9 @@ fn bad_input_is_one_line_and_exit_code_2() {
         (vec!["train", "--loss", "XX"], "XX"),
         (vec!["train", "--subTB_weighting", "nope"], "nope"),
         (vec!["train", "--loss_fn", "cubic"], "cubic"),
+        (vec!["buffer", "--samplers", "3"], "--samplers"),
+        (vec!["learner", "--samplers", "2"], "--samplers"),
+        (vec!["sampler", "--samplers", "0"], "--samplers"),
         (
             vec!["train", "--loss_fn", "linex", "--linex_alpha", "0"],
             "--linex_alpha",

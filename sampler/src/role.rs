@@ -68,6 +68,17 @@ pub struct SamplerStats {
     pub rewinds: u64,
 }
 
+impl SamplerStats {
+    /// Adds another sampler's counts and times (samplers of one process).
+    pub fn add(&mut self, other: &SamplerStats) {
+        self.batches += other.batches;
+        self.trajectories += other.trajectories;
+        self.sampling += other.sampling;
+        self.waiting += other.waiting;
+        self.rewinds += other.rewinds;
+    }
+}
+
 /// Why a sampler stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum SamplerError {

@@ -52,11 +52,15 @@ fn slurm_dry_run_plans_a_two_node_allocation() {
             && buffers.contains("--bind_host")
     );
     let samplers = steps.iter().find(|s| s.contains(" sampler ")).unwrap();
+    // On CPU nodes, one process per node holds its 3 samplers (one weight subscription each).
     assert!(
-        samplers.contains("--overlap --nodes=2 --ntasks-per-node=3 --nodelist=gpu-a,gpu-b"),
+        samplers.contains("--overlap --nodes=2 --ntasks-per-node=1 --nodelist=gpu-a,gpu-b"),
         "{samplers}"
     );
-    assert!(samplers.contains("--id $SLURM_PROCID"));
+    assert!(
+        samplers.contains("--id $((SLURM_PROCID * 3)) --samplers 3"),
+        "{samplers}"
+    );
     let learners = steps.iter().find(|s| s.contains(" learner ")).unwrap();
     // Two learners spread over both nodes, rank 0 on the first.
     assert!(
@@ -85,7 +89,10 @@ fn slurm_binds_one_gpu_per_task_and_packs_learners_on_request() {
             .to_string()
     };
     assert!(step(" learner ").contains("--gpus-per-task=1 --nodes=2 --ntasks=4 --nodelist=a,b "));
-    assert!(step(" sampler ").contains("--gpus-per-task=1"));
+    // With GPUs, each sampler is a task of its own with its own GPU.
+    let samplers = step(" sampler ");
+    assert!(samplers.contains("--gpus-per-task=1 --nodes=3 --ntasks-per-node=4"));
+    assert!(samplers.contains("--id $SLURM_PROCID ") && !samplers.contains("--samplers"));
     assert!(!step(" buffer ").contains("--gpus-per-task"));
     // More learners than the allocation can hold at that density is refused.
     let out = Command::new("bash")

@@ -608,3 +608,63 @@ fn a_wgpu_learner_trains_among_cpu_processes() {
         "the wgpu learner learned: {first} -> {last}"
     );
 }
+
+/// Three samplers in one process share one weight subscription: all three feed the run, and
+/// the learner sends each weight version once instead of three times (`weight_bytes_per_step`
+/// against the same samplers as three processes).
+#[test]
+fn samplers_of_one_process_share_one_copy_of_the_weights() {
+    let run = [
+        "--n_trajectories",
+        "3200",
+        "--batch_size",
+        "32",
+        "--validation_interval",
+        "50",
+        "--hidden_dim",
+        "64",
+    ];
+    let weight_bytes = |layout: &[(usize, usize)]| {
+        let dir = std::env::temp_dir().join(format!(
+            "gfn-shared-weights-{}-{}",
+            std::process::id(),
+            layout.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let net = gfn_tests::ipc_net_flags();
+        let run_dir = ["--run_dir", dir.to_str().unwrap()];
+        let mut procs = Procs::default();
+        procs.spawn("buffer", &mut role("buffer", &net, &run, &run_dir));
+        for &(first, count) in layout {
+            let (first, count) = (first.to_string(), count.to_string());
+            let flags = ["--id", &first, "--samplers", &count];
+            procs.spawn(
+                &format!("samplers-{first}"),
+                &mut role("sampler", &net, &run, &flags),
+            );
+        }
+        wait_ok(
+            spawn_learner(&net, &run, &run_dir),
+            Duration::from_secs(120),
+        );
+        let (validations, summary) = read_metrics(&dir);
+        assert_eq!(summary["steps"], 100);
+        // Every sampler sent trajectories (`per_sampler`: [name, trajectories] pairs).
+        let seen = validations.last().unwrap()["per_sampler"].clone();
+        for id in 0..3 {
+            let name = format!("sampler-{id}");
+            let fed = seen.as_array().unwrap().iter().any(|pair| {
+                pair[0].as_str() == Some(name.as_str()) && pair[1].as_u64().unwrap_or(0) > 0
+            });
+            assert!(fed, "{name} fed the run: {seen}");
+        }
+        summary["weight_bytes_per_step"].as_f64().unwrap()
+    };
+    let shared = weight_bytes(&[(0, 3)]);
+    let separate = weight_bytes(&[(0, 1), (1, 1), (2, 1)]);
+    assert!(shared > 0.0);
+    assert!(
+        separate > 2.0 * shared,
+        "three subscribers cost about three copies: {separate} against {shared}"
+    );
+}

@@ -91,7 +91,7 @@ fn learner_with_threads(cfg: &RunConfig, opts: HostOptions) -> TrainReport {
     let (buffer, sampler) = (settings(Mode::Buffer), settings(Mode::Sampler));
     std::thread::scope(|scope| {
         let buffer = scope.spawn(|| roles::buffer(&buffer, &net, None, &stop));
-        let sampler = scope.spawn(|| roles::sampler(&sampler, &net, &stop));
+        let sampler = scope.spawn(|| roles::sampler(&sampler, &net, 1, &stop));
         let report = roles::learner(&settings(Mode::Learner), &net, opts, &stop);
         // The learner's end ends the other two; `stop` frees them if the learner failed.
         stop.trigger();

@@ -21,26 +21,52 @@ fn transport(e: NetError) -> PipeError {
     PipeError::Transport(e.to_string())
 }
 
-/// Rank 0's weight publisher (a PUB socket).
+/// Rank 0's weight publisher (an XPUB socket: a PUB that also hears its subscribers come and
+/// go, so that it knows how many copies of each message leave the process).
 pub struct Publisher {
     socket: Socket,
     latest: Option<Message>,
     last_sent: Instant,
+    subscribers: i64,
+    /// Weight bytes handed to ZeroMQ for all subscribers together: each message's encoded
+    /// size times the subscribers at the time.
+    bytes_out: u64,
 }
 
 impl Publisher {
-    /// Publishes on `socket`.
+    /// Publishes on `socket` (XPUB; on a plain PUB socket no subscriber is counted).
     pub fn new(socket: Socket) -> Self {
         Self {
             socket,
             latest: None,
             last_sent: Instant::now(),
+            subscribers: 0,
+            bytes_out: 0,
         }
+    }
+
+    /// Weight bytes sent so far, every copy counted.
+    pub fn bytes_out(&self) -> u64 {
+        self.bytes_out
+    }
+
+    /// Processes that subscribe now.
+    pub fn subscribers(&mut self) -> u64 {
+        self.subscribers = (self.subscribers + self.socket.subscription_changes()).max(0);
+        self.subscribers as u64
+    }
+
+    fn send(&mut self, msg: &Message) -> Result<(), NetError> {
+        let copies = self.subscribers();
+        if let Some(len) = self.socket.send_len(msg, 0)? {
+            self.bytes_out += len as u64 * copies;
+        }
+        Ok(())
     }
 
     fn publish(&mut self, w: &Weights) {
         let msg = Message::Weights(WireWeights::from(w));
-        if let Err(e) = self.socket.send(&msg, 0) {
+        if let Err(e) = self.send(&msg) {
             tracing::warn!("cannot publish weights: {e}");
         }
         self.latest = Some(msg);
@@ -49,8 +75,9 @@ impl Publisher {
 
     fn republish_if_quiet(&mut self) {
         if self.last_sent.elapsed() > REPUBLISH_EVERY {
-            if let Some(msg) = &self.latest {
-                let _ = self.socket.send(msg, 0);
+            if let Some(msg) = self.latest.take() {
+                let _ = self.send(&msg);
+                self.latest = Some(msg);
             }
             self.last_sent = Instant::now();
         }

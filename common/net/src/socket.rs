@@ -59,8 +59,11 @@ impl Socket {
         run: &str,
         me: &str,
     ) -> Result<Self, NetError> {
-        let socket = ctx.socket(kind).map_err(zmq_err("creating a socket"))?;
+        let mut socket = ctx.socket(kind).map_err(zmq_err("creating a socket"))?;
         let opt = zmq_err("setting socket options");
+        if kind == zmq::XPUB {
+            count_every_subscription(&mut socket).map_err(zmq_err("setting socket options"))?;
+        }
         (|| {
             socket.set_sndhwm(HIGH_WATER_MARK)?;
             socket.set_rcvhwm(HIGH_WATER_MARK)?;
@@ -100,7 +103,27 @@ impl Socket {
 
     /// Sends a message; waits at most `timeout_ms` for room (`Ok(false)` if there was none).
     pub fn send(&self, body: &Message, timeout_ms: i32) -> Result<bool, NetError> {
+        Ok(self.send_parts(None, body, timeout_ms)?.is_some())
+    }
+
+    /// [`Socket::send`], with the encoded size of what was sent (`None`: not sent).
+    pub fn send_len(&self, body: &Message, timeout_ms: i32) -> Result<Option<usize>, NetError> {
         self.send_parts(None, body, timeout_ms)
+    }
+
+    /// On an XPUB socket: subscribers that joined minus those that left since the last call
+    /// (each subscribing peer's frame `\x01…`, each leaving one's `\x00…`; other frames are
+    /// ignored). Never blocks.
+    pub fn subscription_changes(&mut self) -> i64 {
+        let mut change = 0;
+        while let Ok(frame) = self.socket.recv_bytes(zmq::DONTWAIT) {
+            match frame.first() {
+                Some(1) => change += 1,
+                Some(0) => change -= 1,
+                _ => {}
+            }
+        }
+        change
     }
 
     /// Sends a message to the peer `identity` of a ROUTER socket.
@@ -110,7 +133,7 @@ impl Socket {
         body: &Message,
         timeout_ms: i32,
     ) -> Result<bool, NetError> {
-        self.send_parts(Some(identity), body, timeout_ms)
+        Ok(self.send_parts(Some(identity), body, timeout_ms)?.is_some())
     }
 
     fn send_parts(
@@ -118,23 +141,24 @@ impl Socket {
         identity: Option<&[u8]>,
         body: &Message,
         timeout_ms: i32,
-    ) -> Result<bool, NetError> {
+    ) -> Result<Option<usize>, NetError> {
         let bytes = wire::encode(&self.run, &self.me, body);
+        let len = bytes.len();
         let ready = match self.socket.poll(zmq::POLLOUT, timeout_ms as i64) {
             // A signal (SIGTERM, SIGINT) interrupted the wait: the caller sees its stop flag.
-            Err(zmq::Error::EINTR) => return Ok(false),
+            Err(zmq::Error::EINTR) => return Ok(None),
             other => other.map_err(zmq_err("waiting to send"))?,
         };
         if ready == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         let sent = match identity {
             Some(id) => self.socket.send_multipart([id, &bytes[..]], zmq::DONTWAIT),
             None => self.socket.send(bytes, zmq::DONTWAIT),
         };
         match sent {
-            Ok(()) => Ok(true),
-            Err(zmq::Error::EAGAIN) => Ok(false),
+            Ok(()) => Ok(Some(len)),
+            Err(zmq::Error::EAGAIN) => Ok(None),
             Err(zmq::Error::EHOSTUNREACH) => Err(NetError::Unreachable),
             Err(e) => Err(zmq_err("sending")(e)),
         }
@@ -185,5 +209,27 @@ impl Socket {
             self.dropped_warned = self.dropped;
             self.last_warning = Some(Instant::now());
         }
+    }
+}
+
+/// Makes an XPUB socket pass every subscription and every unsubscription to the application
+/// (ZMQ_XPUB_VERBOSE and ZMQ_XPUB_VERBOSER), so that it can count its subscribers: by default
+/// it reports only the first subscriber of a topic and the last to leave.
+fn count_every_subscription(socket: &mut zmq::Socket) -> Result<(), zmq::Error> {
+    socket.set_xpub_verbose(true)?;
+    let on: i32 = 1;
+    // SAFETY: the pointer is a live socket owned by `socket`; the option takes an int, passed
+    // by pointer with its size, and libzmq copies it before returning.
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            socket.as_mut_ptr(),
+            zmq_sys::ZMQ_XPUB_VERBOSER as i32,
+            (&on as *const i32).cast(),
+            std::mem::size_of::<i32>(),
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() })),
     }
 }

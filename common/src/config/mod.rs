@@ -11,7 +11,7 @@ mod modes;
 mod sections;
 mod settings;
 
-pub use modes::{refuse_load, Mode};
+pub use modes::{refuse_role_flags, Mode};
 pub use sections::{
     BufferSection, EnvSection, ModelSection, ObjectiveSection, OptimSection, Regression,
     RunSection, SamplingSection, ValidationSection,

@@ -107,16 +107,40 @@ pub fn refuse_meaningless(mode: Mode, cfg: &RunConfig) -> Result<(), ConfigError
     Ok(())
 }
 
-/// `--load` is a buffer's: it preloads the recording it serves.
-pub fn refuse_load(mode: Mode, load: bool) -> Result<(), ConfigError> {
-    if load && mode != Mode::Buffer {
-        return Err(ConfigError::NotInMode {
-            flag: "--load",
-            mode: name(mode),
-            why: "only a buffer serves a recording (gfn replay --from trains on one offline)",
-        });
+/// The flags of one role process only: `--load` is a buffer's (it preloads the recording it
+/// serves), `--samplers` a sampler process's (how many samplers it holds; 1 is the default).
+pub fn refuse_role_flags(mode: Mode, load: bool, samplers: usize) -> Result<(), ConfigError> {
+    let rules = [
+        (
+            "--load",
+            Mode::Buffer,
+            load,
+            "only a buffer serves a recording (gfn replay --from trains on one offline)",
+        ),
+        (
+            "--samplers",
+            Mode::Sampler,
+            samplers != 1,
+            "only a sampler process holds samplers",
+        ),
+    ];
+    for (flag, only, set, why) in rules {
+        if set && mode != only {
+            return Err(ConfigError::NotInMode {
+                flag,
+                mode: name(mode),
+                why,
+            });
+        }
     }
-    Ok(())
+    match (mode, samplers) {
+        (Mode::Sampler, 0) => Err(ConfigError::OutOfRange {
+            flag: "--samplers",
+            rule: "at least 1",
+            value: "0".into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn name(mode: Mode) -> &'static str {
@@ -162,7 +186,11 @@ mod tests {
         }
         assert!(all
             .iter()
-            .all(|&m| refuse_load(m, true).is_err() == (m != Mode::Buffer)));
+            .all(|&m| refuse_role_flags(m, true, 1).is_err() == (m != Mode::Buffer)));
+        assert!(all
+            .iter()
+            .all(|&m| refuse_role_flags(m, false, 4).is_err() == (m != Mode::Sampler)));
+        assert!(refuse_role_flags(Mode::Sampler, false, 0).is_err());
         let err = refuse_meaningless(Mode::Train, &set_only("--sync")).unwrap_err();
         assert!(err.to_string().contains("--sync"), "{err}");
     }

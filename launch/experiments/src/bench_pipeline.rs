@@ -1,6 +1,7 @@
-//! `gfn bench-pipeline`: the multi-process pipeline on loopback. For 1, 2, 4, … sampler
-//! processes feeding one buffer and K learners: trajectories/s into the learners, learner
-//! steps/s, all-reduce time per step, and the bytes per trajectory on the wire.
+//! `gfn bench-pipeline`: the multi-process pipeline on loopback. For 1, 2, 4, … samplers (in
+//! processes of up to `--samplers_per_process`) feeding one buffer and K learners:
+//! trajectories/s into the learners, learner steps/s, all-reduce time per step, the bytes per
+//! trajectory on the wire and the weight bytes the learner sends per step.
 
 use anyhow::{ensure, Context, Result};
 use gfn_common::wire::{self, Message};
@@ -16,6 +17,8 @@ use std::process::{Child, Command, Stdio};
 #[derive(Debug, Clone, Serialize)]
 pub struct PipelineRow {
     pub samplers: usize,
+    /// Processes the samplers run in (each subscribes to the weights once).
+    pub sampler_processes: usize,
     pub learners: usize,
     pub trajectories_per_s: f64,
     /// Trajectories/s once running (see `Measured`).
@@ -23,6 +26,8 @@ pub struct PipelineRow {
     pub steps_per_s: f64,
     pub allreduce_ms_per_step: f64,
     pub bytes_per_trajectory: f64,
+    /// Weight bytes learner rank 0 sent per step, every copy counted.
+    pub weight_bytes_per_step: f64,
 }
 
 /// What runs where: the grid, the batch, and the learners.
@@ -40,6 +45,19 @@ pub struct Layout {
     pub learner_threads: usize,
     /// Where the samplers roll out.
     pub sampler_device: Device,
+    /// Samplers per sampler process (`gfn sampler --samplers`): 1 is a process per sampler,
+    /// more stands for one process per node.
+    pub samplers_per_process: usize,
+}
+
+/// The sampler processes of `samplers` samplers at up to `per_process` each: the first id and
+/// the count of each.
+pub fn sampler_processes(samplers: usize, per_process: usize) -> Vec<(usize, usize)> {
+    let per = per_process.max(1);
+    (0..samplers)
+        .step_by(per)
+        .map(|first| (first, per.min(samplers - first)))
+        .collect()
 }
 
 /// The benchmark's run: 4-D, R0 0.1, TB, no validation in the timed part.
@@ -146,11 +164,12 @@ fn measure(
     others.0.push(quiet(
         command(gfn).arg("buffer").args(&net).args(cfg_flags),
     )?);
-    for i in 0..samplers {
+    for (first, count) in sampler_processes(samplers, layout.samplers_per_process) {
         others.0.push(quiet(
             command(gfn)
                 .arg("sampler")
-                .args(["--id", &i.to_string()])
+                .args(["--id", &first.to_string()])
+                .args(["--samplers", &count.to_string()])
                 .args(&net)
                 .args(cfg_flags)
                 .args(&sampler_device),
@@ -198,6 +217,7 @@ struct Measured {
     steady_trajectories_per_s: f64,
     steps_per_s: f64,
     allreduce_ms_per_step: f64,
+    weight_bytes_per_step: f64,
 }
 
 /// Reads the learner's `metrics.jsonl`: its validations and its summary.
@@ -228,6 +248,7 @@ fn read_metrics(text: &str) -> Result<Measured> {
         steady_trajectories_per_s: steady,
         steps_per_s: field(summary, "steps_per_s"),
         allreduce_ms_per_step: 1e3 * summary["time"]["sync"].as_f64().unwrap_or(0.0) / steps,
+        weight_bytes_per_step: field(summary, "weight_bytes_per_step"),
     })
 }
 
@@ -261,20 +282,25 @@ pub fn run(sampler_counts: &[usize], layout: &Layout, steps: u64) -> Result<Vec<
         let dir =
             std::env::temp_dir().join(format!("gfn-bench-pipeline-{}-{s}", std::process::id()));
         let m = measure(&gfn, &flags, s, layout, &dir)?;
+        let processes = sampler_processes(s, layout.samplers_per_process).len();
         tracing::info!(
-            "{s} sampler(s), {learners} learner(s): {:.0} traj/s ({:.0} steady), {:.1} steps/s",
+            "{s} sampler(s) in {processes} process(es), {learners} learner(s): {:.0} traj/s \
+             ({:.0} steady), {:.1} steps/s, {:.0} weight bytes/step",
             m.trajectories_per_s,
             m.steady_trajectories_per_s,
-            m.steps_per_s
+            m.steps_per_s,
+            m.weight_bytes_per_step
         );
         rows.push(PipelineRow {
             samplers: s,
+            sampler_processes: processes,
             learners,
             trajectories_per_s: m.trajectories_per_s,
             steady_trajectories_per_s: m.steady_trajectories_per_s,
             steps_per_s: m.steps_per_s,
             allreduce_ms_per_step: m.allreduce_ms_per_step,
             bytes_per_trajectory: bytes,
+            weight_bytes_per_step: m.weight_bytes_per_step,
         });
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -283,17 +309,19 @@ pub fn run(sampler_counts: &[usize], layout: &Layout, steps: u64) -> Result<Vec<
 
 /// The rows as a Markdown table.
 pub fn markdown(rows: &[PipelineRow]) -> String {
-    let mut s = String::from("| samplers | learners | traj/s into learners | steady traj/s | learner steps/s | all-reduce ms/step | bytes/trajectory |\n|---|---|---|---|---|---|---|\n");
+    let mut s = String::from("| samplers | sampler processes | learners | traj/s into learners | steady traj/s | learner steps/s | all-reduce ms/step | bytes/trajectory | weight bytes/step |\n|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         s += &format!(
-            "| {} | {} | {:.0} | {:.0} | {:.1} | {:.3} | {:.1} |\n",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.3} | {:.1} | {:.0} |\n",
             r.samplers,
+            r.sampler_processes,
             r.learners,
             r.trajectories_per_s,
             r.steady_trajectories_per_s,
             r.steps_per_s,
             r.allreduce_ms_per_step,
-            r.bytes_per_trajectory
+            r.bytes_per_trajectory,
+            r.weight_bytes_per_step
         );
     }
     s
@@ -315,6 +343,14 @@ mod tests {
         assert!((m.steady_trajectories_per_s - 25_600.0).abs() < 1e-6);
         assert_eq!(m.trajectories_per_s, 9402.2);
         assert!((m.allreduce_ms_per_step - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn samplers_are_split_into_processes_of_at_most_the_given_size() {
+        assert_eq!(sampler_processes(8, 1).len(), 8);
+        assert_eq!(sampler_processes(8, 8), [(0, 8)]);
+        assert_eq!(sampler_processes(5, 2), [(0, 2), (2, 2), (4, 1)]);
+        assert_eq!(sampler_processes(3, 0), [(0, 1), (1, 1), (2, 1)]);
     }
 
     #[test]

@@ -23,65 +23,113 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Runs one sampler until the learner ends the run, the run goes quiet, or `stop` is set.
-pub fn sampler(cfg: &Settings, net: &NetArgs, stop: &Shutdown) -> Result<SamplerStats> {
+/// Runs `count` samplers (ids `--id` to `--id + count − 1`) until the learner ends the run, the
+/// run goes quiet, or `stop` is set. They share one weight subscription and one board, so the
+/// learner sends each version once to this process however many samplers it holds (one
+/// process per node keeps the learner's fan-out at the node count); each sampler takes the
+/// newest version (or, with `--sync`, the exact one) when it starts a batch, and sends to its
+/// own buffer (`--ingest`, sampler i to buffer i mod M).
+pub fn sampler(
+    cfg: &Settings,
+    net: &NetArgs,
+    count: usize,
+    stop: &Shutdown,
+) -> Result<SamplerStats> {
+    ensure!(count >= 1, "--samplers must be at least 1");
     with_backend!(cfg.device, |L, device| sampler_on::<
         <L as AutodiffBackend>::InnerBackend,
-    >(cfg, net, stop, device))
+    >(cfg, net, count, stop, device))
+}
+
+/// One sampler of this process: its id, its rollouts and its socket to its buffer.
+struct SamplerSeat<B: Backend> {
+    id: usize,
+    sampler: Sampler<B>,
+    to_buffer: Socket,
 }
 
 fn sampler_on<B: Backend>(
     cfg: &RunConfig,
     net: &NetArgs,
+    count: usize,
     stop: &Shutdown,
     device: B::Device,
 ) -> Result<SamplerStats> {
     init_cpu_threads(cfg.threads);
-    let me = format!("sampler-{}", net.id);
     let ctx = zmq::Context::new();
-    let buffer = NetArgs::pick(&net.ingest, net.id);
     let token = net.run_token()?;
-    let open =
-        |kind, endpoint: &str| Socket::open(&ctx, kind, Join::Connect, endpoint, &token, &me);
-    let sub = open(zmq::SUB, &net.weights)?;
-    let to_buffer = open(zmq::DEALER, buffer)?;
-    tracing::info!(
-        "{me}: weights from {}, trajectories to {buffer}",
-        net.weights
-    );
+    let name = |id: usize| format!("sampler-{id}");
+    let open = |kind, endpoint: &str, id| {
+        Socket::open(&ctx, kind, Join::Connect, endpoint, &token, &name(id))
+    };
+    let sub = open(zmq::SUB, &net.weights, net.id)?;
+    let mut seats = Vec::with_capacity(count);
+    for id in net.id..net.id + count {
+        let buffer = NetArgs::pick(&net.ingest, id);
+        tracing::info!(
+            "{}: weights from {}, trajectories to {buffer}",
+            name(id),
+            net.weights
+        );
+        seats.push(SamplerSeat {
+            id,
+            sampler: Sampler::<B>::new(cfg, id as u64, device.clone())?,
+            to_buffer: open(zmq::DEALER, buffer, id)?,
+        });
+    }
     let board = WeightBoard::new(4);
-    let mut sampler = Sampler::<B>::new(cfg, net.id as u64, device)?;
     // Strict on-policy samples batch k with weights k; otherwise the newest weights.
     let policy = match cfg.sync {
         true => WeightPolicy::exact(0),
         false => WeightPolicy::Latest,
     };
     let idle = Duration::from_secs(net.idle_timeout);
-    let stats = std::thread::scope(|scope| {
-        let (b, s, n_params) = (&board, stop.clone(), sampler.num_params());
+    let resend = Duration::from_secs(net.resend_after);
+    let n_params = seats[0].sampler.num_params();
+    let results = std::thread::scope(|scope| {
+        let (b, s) = (&board, stop.clone());
         scope.spawn(move || receive_weights(sub, b, n_params, &s, idle));
-        let resend = Duration::from_secs(net.resend_after);
-        let mut sink = BufferSink::new(to_buffer, stop.clone(), resend);
-        let stats = gfn_sampler::run(
-            &mut sampler,
-            0,
-            None,
-            cfg.batch_size,
-            &policy,
-            &board,
-            &mut sink,
-            stop,
-        );
+        let running: Vec<_> = seats
+            .into_iter()
+            .map(|mut seat| {
+                let (board, policy) = (&board, &policy);
+                scope.spawn(move || {
+                    let mut sink = BufferSink::new(seat.to_buffer, stop.clone(), resend);
+                    let stats = gfn_sampler::run(
+                        &mut seat.sampler,
+                        0,
+                        None,
+                        cfg.batch_size,
+                        policy,
+                        board,
+                        &mut sink,
+                        stop,
+                    );
+                    // One sampler that fails ends the others and the subscription.
+                    if stats.is_err() {
+                        stop.trigger();
+                    }
+                    (seat.id, stats)
+                })
+            })
+            .collect();
+        let results: Vec<_> = running.into_iter().map(|t| t.join()).collect();
         stop.trigger();
-        stats
-    })
-    .context("the sampler stopped")?;
-    tracing::info!(
-        "{me}: sent {} trajectories in {} batches",
-        stats.trajectories,
-        stats.batches
-    );
-    Ok(stats)
+        results
+    });
+    let mut total = SamplerStats::default();
+    for result in results {
+        let (id, stats) = result.map_err(|_| anyhow::anyhow!("a sampler thread panicked"))?;
+        let stats = stats.with_context(|| format!("{} stopped", name(id)))?;
+        tracing::info!(
+            "{}: sent {} trajectories in {} batches",
+            name(id),
+            stats.trajectories,
+            stats.batches
+        );
+        total.add(&stats);
+    }
+    Ok(total)
 }
 
 /// Runs one buffer until a learner says the run is over, nothing is heard for the idle timeout,
@@ -187,6 +235,7 @@ fn learner_on<L: AutodiffBackend>(
             let losses = gfn_common::seam::BatchSource::losses(&pipes.client);
             let finish = Finish {
                 losses,
+                weight_bytes: pipes.publisher.as_ref().map(|p| p.borrow().bytes_out()),
                 ..Finish::default()
             };
             session.finish(outcome, finish)
@@ -220,7 +269,7 @@ impl LearnerPipes {
         let publisher = match rank {
             0 => {
                 let address = net.bind_address(&net.weights);
-                let socket = Socket::open(&ctx, zmq::PUB, Join::Bind, &address, &token, &me)?;
+                let socket = Socket::open(&ctx, zmq::XPUB, Join::Bind, &address, &token, &me)?;
                 let p = Rc::new(RefCell::new(Publisher::new(socket)));
                 gfn_common::seam::WeightSink::publish(
                     &mut PublisherSink(Some(p.clone())),

@@ -110,7 +110,7 @@ fn train_on<L: AutodiffBackend>(
     let finish = Finish {
         sampling_s: sampler_stats.sampling.as_secs_f64(),
         buffer: buffer_report,
-        losses: Default::default(),
+        ..Finish::default()
     };
     session
         .finish(outcome?, finish)?

@@ -5,6 +5,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::error::{CheckpointError, Error, Result};
 use crate::metrics::{MetricsFile, Summary, Validation};
 use crate::plot;
+use crate::session::Finish;
 use crate::tensorboard::RunEvents;
 use crate::validate::Validator;
 use gfn_common::pipe::Delivery;
@@ -119,17 +120,20 @@ impl RunHost {
         })
     }
 
-    /// The report of a finished (or stopped) run: writes its summary line and plots. `sampling_s`
-    /// is the samplers' time where they run in this process; `source` is the buffer's report;
-    /// `losses` what the batch source lost on the way.
+    /// The report of a finished (or stopped) run, with what the mode adds (`finish`): writes
+    /// its summary line and plots.
     pub fn finish<B: AutodiffBackend>(
         mut self,
         learner: &Learner<B>,
         outcome: LoopOutcome,
-        sampling_s: f64,
-        source: Option<serde_json::Value>,
-        losses: gfn_common::seam::SourceLosses,
+        finish: Finish,
     ) -> Result<TrainReport> {
+        let Finish {
+            sampling_s,
+            buffer: source,
+            losses,
+            weight_bytes,
+        } = finish;
         self.bar.finish_and_clear();
         let LoopOutcome { log, stopped } = outcome;
         let mut time = log.time;
@@ -153,6 +157,8 @@ impl RunHost {
             resumed_from: self.resumed_from,
             buffer: source,
             losses,
+            weight_bytes,
+            weight_bytes_per_step: weight_bytes.map(|b| b as f64 / steps.max(1) as f64),
         };
         let report = TrainReport {
             summary,

@@ -84,6 +84,12 @@ pub struct Summary {
     /// runs in this process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffer: Option<serde_json::Value>,
+    /// Weight bytes rank 0 sent to the samplers, every copy counted (multi-process runs):
+    /// in all, and per learner step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_bytes_per_step: Option<f64>,
 }
 
 /// A JSON-lines file: one `{"validation": …}` line per validation, one `{"summary": …}` at the end.

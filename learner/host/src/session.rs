@@ -35,6 +35,8 @@ pub struct Finish {
     pub buffer: Option<serde_json::Value>,
     /// What the batch source lost on the way.
     pub losses: SourceLosses,
+    /// Weight bytes published to samplers in other processes, every copy counted.
+    pub weight_bytes: Option<u64>,
 }
 
 impl<L: AutodiffBackend> Session<L> {
@@ -128,13 +130,7 @@ impl<L: AutodiffBackend> Session<L> {
         let Some(host) = self.host else {
             return Ok(None);
         };
-        let report = host.finish(
-            &self.learner,
-            outcome,
-            finish.sampling_s,
-            finish.buffer,
-            finish.losses,
-        )?;
+        let report = host.finish(&self.learner, outcome, finish)?;
         Ok(Some(report))
     }
 }
