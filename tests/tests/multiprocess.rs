@@ -668,3 +668,76 @@ fn samplers_of_one_process_share_one_copy_of_the_weights() {
         "three subscribers cost about three copies: {separate} against {shared}"
     );
 }
+
+/// Peak resident memory of a live process in MiB (`VmHWM`), or `None` once it has gone.
+fn peak_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Under load: 32 samplers (one process) push into one buffer while one learner trains on
+/// batches of 256 on one thread: the samplers deliver the whole budget within the first steps
+/// (measured: 26,624 trajectories received for 25,600 trained) and wait on backpressure. The
+/// run finishes, nothing is rejected or lost, the learner trains exactly its budget (the buffer
+/// takes nothing past it), and every process's peak memory stays bounded.
+#[test]
+fn thirty_two_samplers_on_one_buffer_and_a_slow_learner() {
+    let dir = std::env::temp_dir().join(format!("gfn-load-32-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = [
+        "--ndim",
+        "4",
+        "--n_trajectories",
+        "25600",
+        "--batch_size",
+        "256",
+        "--validation_interval",
+        "50",
+        "--validation_samples",
+        "0",
+    ];
+    let net = gfn_tests::ipc_net_flags();
+    let run_dir = ["--run_dir", dir.to_str().unwrap()];
+    let mut procs = Procs::default();
+    procs.spawn("buffer", &mut role("buffer", &net, &run, &run_dir));
+    let samplers = ["--id", "0", "--samplers", "32"];
+    procs.spawn("samplers", &mut role("sampler", &net, &run, &samplers));
+    let mut learner = spawn_learner(&net, &run, &run_dir);
+    let mut pids: Vec<(String, u32)> = procs.0.iter().map(|(n, c)| (n.clone(), c.id())).collect();
+    pids.push(("learner".into(), learner.id()));
+    let mut peak = vec![0f64; pids.len()];
+    let start = Instant::now();
+    let status = loop {
+        for (i, (_, pid)) in pids.iter().enumerate() {
+            peak[i] = peak[i].max(peak_mib(*pid).unwrap_or(0.0));
+        }
+        if let Some(status) = learner.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(240), "the run hung");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "learner failed: {status}");
+    let (_, summary) = read_metrics(&dir);
+    assert_eq!(summary["steps"], 100);
+    let report = buffer_report(&dir);
+    assert_eq!(report["served"], 25600, "{report}");
+    for field in ["invalid", "dropped", "undeliverable"] {
+        assert_eq!(report[field], 0, "{field}: {report}");
+    }
+    let received: u64 = report["received"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(received >= 25600, "{report}");
+    assert_eq!(report["inserted"], 25600, "the budget, no more: {report}");
+    // Measured peaks (2026-12-05): buffer 9.4 MiB, the 32 samplers 103 MiB, learner 34 MiB.
+    let bounds = [64.0, 400.0, 160.0];
+    for (((name, _), mib), bound) in pids.iter().zip(&peak).zip(bounds) {
+        assert!(*mib > 0.0 && *mib < bound, "{name}: peak {mib:.0} MiB");
+    }
+}
