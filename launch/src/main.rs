@@ -217,6 +217,9 @@ struct BenchArgs {
     /// Learner steps of the batch-512 configurations.
     #[arg(long, default_value_t = 50)]
     steps_large: u64,
+    /// Learner steps of the 10-D H=128 configuration.
+    #[arg(long, default_value_t = 200)]
+    steps_huge: u64,
     /// Threads of the CPU kernels.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -475,12 +478,12 @@ fn sample_command(args: SampleArgs) -> Result<()> {
 
 fn bench_command(args: BenchArgs) -> Result<()> {
     gfn_nn::backend::check_device(args.device)?;
-    let rows = bench::run(
-        args.steps_small,
-        args.steps_large,
-        args.threads,
-        args.device,
-    )?;
+    let steps = bench::BenchSteps {
+        small: args.steps_small,
+        large: args.steps_large,
+        huge: args.steps_huge,
+    };
+    let rows = bench::run(steps, args.threads, args.device)?;
     println!("{}", bench::markdown(&rows));
     if let Some(path) = args.json {
         std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;

@@ -199,6 +199,8 @@ fn the_benchmark_runs_and_reports_every_configuration() {
         "3",
         "--steps_large",
         "1",
+        "--steps_huge",
+        "1",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -206,7 +208,7 @@ fn the_benchmark_runs_and_reports_every_configuration() {
     let rows: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 6);
     for row in rows {
         let its = row["steps_per_s"].as_f64().unwrap();
         assert!(its.is_finite() && its > 0.0, "{row}");

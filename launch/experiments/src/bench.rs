@@ -64,13 +64,20 @@ pub fn bench_config(name: &str, cfg: &Settings, sgemm: f64) -> Result<BenchRow> 
     })
 }
 
-/// The benchmark configurations of the README: 4-D H=8 batch 16 and 4-D H=16 batch 512, TB.
-pub fn run(
-    steps_small: u64,
-    steps_large: u64,
-    threads: usize,
-    device: Device,
-) -> Result<Vec<BenchRow>> {
+/// Learner steps of each kind of benchmark configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchSteps {
+    /// 4-D H=8 batch 16.
+    pub small: u64,
+    /// 4-D H=16 batch 512.
+    pub large: u64,
+    /// 10-D H=128 batch 16: about 10^21 states, today's large HyperGrid.
+    pub huge: u64,
+}
+
+/// The benchmark configurations of the README: 4-D H=8 batch 16, 4-D H=16 batch 512 and
+/// 10-D H=128 batch 16, TB.
+pub fn run(steps: BenchSteps, threads: usize, device: Device) -> Result<Vec<BenchRow>> {
     init_cpu_threads(threads);
     // The ceiling of the device the runs use: a GPU needs larger products to reach its rate.
     let (n, reps) = match device {
@@ -80,7 +87,6 @@ pub fn run(
     let sgemm = gfn_nn::backend::role_pool(threads).install(|| sgemm_gflops(device, n, reps))?;
     tracing::info!("SGEMM {n}^3 on {device}, {threads} thread(s): {sgemm:.1} GFLOP/s");
     let base = RunConfig {
-        ndim: 4,
         loss: Loss::Tb,
         validation_samples: 0,
         // Validate only at the first and last step (the largest interval a config can hold).
@@ -92,20 +98,23 @@ pub fn run(
     };
     let mut rows = vec![];
     let record = std::env::temp_dir().join(format!("gfn-bench-record-{}", std::process::id()));
-    for (name, lag, height, batch, steps) in [
-        ("4-D H=8 batch 16 TB", 0, 8, 16, steps_small),
-        ("4-D H=8 batch 16 TB, --record", 0, 8, 16, steps_small),
-        ("4-D H=8 batch 16 TB, policy_lag 1", 1, 8, 16, steps_small),
-        ("4-D H=16 batch 512 TB", 0, 16, 512, steps_large),
+    let BenchSteps { small, large, huge } = steps;
+    for (name, lag, (ndim, height), batch, steps) in [
+        ("4-D H=8 batch 16 TB", 0, (4, 8), 16, small),
+        ("4-D H=8 batch 16 TB, --record", 0, (4, 8), 16, small),
+        ("4-D H=8 batch 16 TB, policy_lag 1", 1, (4, 8), 16, small),
+        ("4-D H=16 batch 512 TB", 0, (4, 16), 512, large),
         (
             "4-D H=16 batch 512 TB, policy_lag 1",
             1,
-            16,
+            (4, 16),
             512,
-            steps_large,
+            large,
         ),
+        ("10-D H=128 batch 16 TB", 0, (10, 128), 16, huge),
     ] {
         let cfg = RunConfig {
+            ndim,
             height,
             batch_size: batch,
             policy_lag: lag,
