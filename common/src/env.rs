@@ -108,6 +108,23 @@ impl HyperGrid {
             .fold(0usize, |acc, &c| acc.wrapping_mul(self.height) + c as usize)
     }
 
+    /// A key of `state` for sets of visited states at any grid size: the canonical index when
+    /// `H^D` fits in 128 bits (10-D H=128 is about 2^70), otherwise, for every state of the
+    /// grid, a 128-bit hash of the coordinates (two states share one with a vanishing
+    /// probability). The hash is fixed here, so keys saved in a checkpoint stay valid.
+    pub fn state_key(&self, state: &[u16]) -> u128 {
+        let h = self.height as u128;
+        let fits = u32::try_from(self.ndim)
+            .ok()
+            .and_then(|d| h.checked_pow(d))
+            .is_some();
+        if fits {
+            return state.iter().fold(0u128, |acc, &c| acc * h + c as u128);
+        }
+        let half = |seed: u64| state.iter().fold(seed, |acc, &c| splitmix(acc ^ c as u64));
+        ((half(1) as u128) << 64) | half(2) as u128
+    }
+
     /// Writes the state with canonical index `index` into `out` (length `D`).
     pub fn state_of(&self, mut index: usize, out: &mut [u16]) {
         for c in out.iter_mut().rev() {
@@ -146,6 +163,14 @@ impl HyperGrid {
     }
 }
 
+/// SplitMix64's finaliser: a fixed, well-mixed 64-bit permutation.
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +206,30 @@ mod tests {
         assert_eq!(HyperGrid::new(0, 8), Err(GridError::NoDimensions(0)));
         assert_eq!(HyperGrid::new(2, 1), Err(GridError::TooLow(1)));
         assert!(HyperGrid::new(2, 70000).is_err());
+    }
+
+    #[test]
+    fn state_keys_are_exact_indices_or_distinct_hashes() {
+        let g = HyperGrid::new(3, 5).unwrap();
+        assert_eq!(g.state_key(&[1, 2, 3]), 38);
+        // 128^10 = 2^70: exact.
+        let g = HyperGrid::new(10, 128).unwrap();
+        let top = [127u16; 10];
+        assert_eq!(g.state_key(&top), 128u128.pow(10) - 1);
+        // 128^20 = 2^140: hashed, one key per state over many states.
+        let g = HyperGrid::new(20, 128).unwrap();
+        let mut keys = std::collections::HashSet::new();
+        let mut x = [0u16; 20];
+        for i in 0..100_000u64 {
+            for (d, c) in x.iter_mut().enumerate() {
+                *c = ((i >> (d % 8)) as u16 ^ (d as u16 * 37)) % 128;
+            }
+            x[19] = (i % 128) as u16;
+            x[18] = ((i / 128) % 128) as u16;
+            x[17] = ((i / 16384) % 128) as u16;
+            keys.insert(g.state_key(&x));
+            assert_eq!(g.state_key(&x), g.state_key(&x.clone()));
+        }
+        assert_eq!(keys.len(), 100_000);
     }
 }

@@ -162,6 +162,11 @@ fn grids_past_enumeration_report_log_z_and_modes_in_closed_form() {
         let error = v.log_z_error.unwrap();
         assert!((error - (v.log_z.unwrap() - truth).abs()).abs() < 1e-12);
         assert_eq!((v.exact_l1, v.sampled_l1, v.paper_l1), (None, None, None));
+        // What exploration has reached: distinct terminal states (keys that cannot overflow at
+        // 2^70 states) and the mean log R of the states visited since the last validation.
+        assert!(v.distinct_states > 0 && v.distinct_states <= v.states_visited);
+        let mean = v.mean_log_reward.expect("states were visited");
+        assert!((0.1f64.ln() - 1e-6..=2.6f64.ln()).contains(&mean), "{mean}");
     }
     assert_eq!(report.validations.len(), 3);
 }

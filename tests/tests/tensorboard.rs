@@ -85,7 +85,7 @@ fn tensorboard_reads_every_metric_of_a_run() {
         write_files: true,
         observer: None,
     };
-    let report = train(&cfg, files).unwrap();
+    let report = train(&cfg, files.clone()).unwrap();
     let events = read_events(&cfg.run_dir);
     assert_events_match_metrics(&cfg.run_dir, &events);
     let losses = events["scalars"]["train/loss_per_step"].as_array().unwrap();
@@ -106,7 +106,7 @@ fn tensorboard_reads_every_metric_of_a_run() {
         run_dir: dir.join("resumed"),
         ..cfg
     };
-    let first = train_until_first_checkpoint(&resumed, files)
+    let first = train_until_first_checkpoint(&resumed, files.clone())
         .unwrap()
         .summary;
     assert!(first.stopped);

@@ -35,6 +35,13 @@ pub struct Validation {
     pub log_z_mean_error: Option<f64>,
     pub modes_found: usize,
     pub n_modes: Option<usize>,
+    /// Distinct terminal states among those visited in training so far: how far exploration
+    /// has reached on grids too large for the exact metrics.
+    #[serde(default)]
+    pub distinct_states: u64,
+    /// Mean log R of the terminal states visited since the previous validation.
+    #[serde(default)]
+    pub mean_log_reward: Option<f64>,
     pub trajectories_per_s: f64,
     /// Parameter checksum of every learner replica (identical when replicas agree).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -37,6 +37,14 @@ pub struct Visits {
     window_counts: Vec<u32>,
     modes_found: HashSet<Vec<u16>>,
     visited: u64,
+    /// Keys ([`HyperGrid::state_key`]) of the distinct terminal states visited.
+    #[serde(default)]
+    distinct: HashSet<u128>,
+    /// Σ log R and the count of the terminal states visited since the previous validation.
+    #[serde(default)]
+    log_reward_sum: f64,
+    #[serde(default)]
+    log_reward_count: u64,
 }
 
 impl Validator {
@@ -81,9 +89,12 @@ impl Validator {
     /// Counts the terminal states of freshly sampled trajectories.
     pub fn observe(&mut self, fresh: &TrajectoryBatch) {
         let mut x = vec![0u16; self.grid.ndim()];
-        for (actions, _, _) in fresh.iter() {
+        for (actions, log_reward, _) in fresh.iter() {
             TrajectoryBatch::terminal_state(self.grid.ndim(), actions, &mut x);
             self.visits.visited += 1;
+            self.visits.distinct.insert(self.grid.state_key(&x));
+            self.visits.log_reward_sum += log_reward as f64;
+            self.visits.log_reward_count += 1;
             if self.reward.is_mode(&x) && !self.visits.modes_found.contains(&x) {
                 self.visits.modes_found.insert(x.clone());
             }
@@ -150,8 +161,14 @@ impl Validator {
         step: u64,
         device: &B::Device,
     ) -> Validation {
+        let visits = &mut self.visits;
+        let mean_log_reward = (visits.log_reward_count > 0)
+            .then(|| visits.log_reward_sum / visits.log_reward_count as f64);
+        (visits.log_reward_sum, visits.log_reward_count) = (0.0, 0);
         let mut v = Validation {
             states_visited: self.visits.visited,
+            distinct_states: self.visits.distinct.len() as u64,
+            mean_log_reward,
             modes_found: self.visits.modes_found.len(),
             log_z: log_z.map(|z| z as f64),
             log_z_mean,
