@@ -69,9 +69,10 @@ fn a_recorded_run_replays_with_tb_and_db() {
     assert!(err.contains("refusing"), "{err}");
 }
 
-/// A replay of 50 steps checkpoints at step 40; resumed with a budget of 100 steps, it goes on
-/// from the recording position and the learner state of step 40, and ends on the parameters of
-/// a 100-step replay that was never stopped.
+/// A replay of 50 steps checkpoints at steps 20, 40 and, as every run does, after its last
+/// step; resumed with a budget of 100 steps, it goes on from the recording position and the
+/// learner state of step 50, and ends on the parameters of a 100-step replay that was never
+/// stopped.
 fn resumed_replay_ends_like_the_uninterrupted_one(base: &RunConfig, recording: &Path) {
     let ck = recording.with_extension("ck");
     let _ = std::fs::remove_dir_all(&ck);
@@ -106,7 +107,7 @@ fn resumed_replay_ends_like_the_uninterrupted_one(base: &RunConfig, recording: &
     let resumed = run(100, true);
     assert_eq!(
         resumed.resumed_from,
-        Some(40),
+        Some(50),
         "the last checkpoint of the first part"
     );
     assert_eq!(resumed.steps, 100);
