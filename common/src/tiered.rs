@@ -124,6 +124,8 @@ pub enum TieredError {
         got: usize,
         tiers: usize,
     },
+    #[error("--{0} has more than {max} entries", max = MAX_LIST)]
+    TooLong(&'static str),
     #[error("--tier_weights must be finite and >= 0 (got {0})")]
     Weight(f64),
     #[error("--{what} names dimension {index}, the grid has {ndim}")]
@@ -155,7 +157,8 @@ pub enum TieredError {
     CrossDimMod { m: u32, width: u32 },
 }
 
-/// Largest number of tiers, primes or parity rows taken (torchgfn's presets use at most 10).
+/// Largest number of tiers, primes, dimensions, pairs or parity rows taken (torchgfn's presets
+/// use at most 12).
 pub const MAX_LIST: usize = 4096;
 
 /// A tiered reward, checked, with what its evaluation needs precomputed.
@@ -216,6 +219,9 @@ fn check_dims(what: &'static str, dims: &[usize], ndim: usize) -> Result<(), Tie
     if dims.is_empty() {
         return Err(TieredError::Empty(what));
     }
+    if dims.len() > MAX_LIST {
+        return Err(TieredError::TooLong(what));
+    }
     match dims.iter().find(|&&d| d >= ndim) {
         Some(&index) => Err(TieredError::Dim { what, index, ndim }),
         None => Ok(()),
@@ -242,11 +248,7 @@ impl Tiered {
         }
         let tiers = weights.len();
         if tiers > MAX_LIST {
-            return Err(TieredError::PerTier {
-                what: "tier_weights",
-                got: tiers,
-                tiers: MAX_LIST,
-            });
+            return Err(TieredError::TooLong("tier_weights"));
         }
         if let Some(&w) = weights.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
             return Err(TieredError::Weight(w));
@@ -326,17 +328,16 @@ impl Tiered {
                     return Err(TieredError::Empty("primes"));
                 }
                 if primes.len() > MAX_LIST {
-                    return Err(TieredError::PerTier {
-                        what: "primes",
-                        got: primes.len(),
-                        tiers: MAX_LIST,
-                    });
+                    return Err(TieredError::TooLong("primes"));
                 }
                 if let Some(&p) = primes.iter().find(|&&p| p < 2) {
                     return Err(TieredError::Prime(p));
                 }
                 per_tier("exponent_caps", exponent_caps.len(), tiers)?;
                 per_tier("target_lcms", target_lcms.len(), tiers)?;
+                if coprime_pairs.len() > MAX_LIST {
+                    return Err(TieredError::TooLong("coprime_pairs"));
+                }
                 let n = active_dims.len();
                 let pairs = coprime_pairs
                     .iter()
