@@ -313,8 +313,8 @@ impl Dump {
     pub fn check_env(&self, env: &EnvSection) -> Result<(), DumpError> {
         if self.header.env != *env {
             return Err(DumpError::OtherEnvironment {
-                recorded: self.header.env,
-                wanted: *env,
+                recorded: self.header.env.clone(),
+                wanted: env.clone(),
             });
         }
         Ok(())
@@ -453,7 +453,45 @@ mod tests {
             r0: 0.1,
             r1: 0.5,
             r2: 2.0,
+            mode_gamma: 0.8,
+            tiered: None,
         }
+    }
+
+    /// A header written before the environment had `mode_gamma` and the tiered kwargs still
+    /// reads, as the same environment.
+    #[test]
+    fn headers_of_older_recordings_still_read() {
+        #[derive(Serialize)]
+        struct OldEnv {
+            ndim: usize,
+            height: usize,
+            reward: gfn_common::RewardKind,
+            r0: f32,
+            r1: f32,
+            r2: f32,
+        }
+        #[derive(Serialize)]
+        struct OldHeader {
+            env: OldEnv,
+            run_id: String,
+            segment: u32,
+        }
+        let old = OldHeader {
+            env: OldEnv {
+                ndim: 2,
+                height: 8,
+                reward: gfn_common::RewardKind::Original,
+                r0: 0.1,
+                r1: 0.5,
+                r2: 2.0,
+            },
+            run_id: "run-0".into(),
+            segment: 3,
+        };
+        let header: DumpHeader = rmp_serde::from_slice(&rmp_serde::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(header.env, env());
+        assert_eq!((header.run_id.as_str(), header.segment), ("run-0", 3));
     }
 
     fn batch(k: u64) -> TrajectoryBatch {

@@ -25,7 +25,7 @@ impl Recorder {
             return Ok(Self::default());
         };
         let run_id = format!("{who}-seed{}-{}", cfg.seed, cfg.run_dir.display());
-        let writer = DumpWriter::create(dir, *env, &run_id, DUMP_SEGMENT_BYTES)?;
+        let writer = DumpWriter::create(dir, env.clone(), &run_id, DUMP_SEGMENT_BYTES)?;
         tracing::info!("recording trajectories into {}", dir.display());
         Ok(Self::new(Some(writer)))
     }

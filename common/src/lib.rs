@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`env`]: the HyperGrid environment (states, masks, canonical index);
 //! - [`dedup`]: distinct states of a batch, evaluated once;
-//! - [`reward`]: reward functions and modes;
+//! - [`reward`]: reward functions and modes; [`tiered`]: torchgfn's compositional rewards;
+//!   [`presets`]: reward kwargs and torchgfn's difficulty presets;
 //! - [`rng`]: random streams derived from (seed, stream, index);
 //! - [`preprocess`]: state encodings for the networks;
 //! - [`trajectory`]: compact trajectory batches, the unit of data between roles;
@@ -21,11 +22,13 @@ pub mod env;
 pub mod partition;
 pub mod pipe;
 pub mod preprocess;
+pub mod presets;
 pub mod reward;
 pub mod rng;
 pub mod seam;
 pub mod target;
 pub mod tfevents;
+pub mod tiered;
 pub mod trajectory;
 pub mod wire;
 
@@ -35,5 +38,6 @@ pub use config::{
 pub use damaged::Damaged;
 pub use env::HyperGrid;
 pub use preprocess::Preprocessor;
+pub use presets::{RewardKwargs, RewardPreset, RewardSpec};
 pub use reward::{Reward, RewardKind};
 pub use trajectory::TrajectoryBatch;

@@ -24,7 +24,7 @@ pub struct Partition {
 }
 
 /// The closed form for `reward` on `grid`; `None` for the rewards that do not factorise this
-/// way (cosine, sparse).
+/// way (cosine, sparse, the tiered rewards).
 pub fn closed_form(grid: &HyperGrid, reward: &Reward) -> Option<Partition> {
     if !matches!(reward.kind, RewardKind::Original | RewardKind::Deceptive) {
         return None;
@@ -133,6 +133,12 @@ mod tests {
         for kind in [RewardKind::Cosine, RewardKind::Sparse] {
             let reward = Reward::new(kind, 8, 0.1, 0.5, 2.0).unwrap();
             assert_eq!(closed_form(&grid, &reward), None);
+        }
+        for kind in RewardKind::ALL.into_iter().filter(|k| k.is_tiered()) {
+            let spec = crate::RewardKwargs::default().resolve(kind, None, 2);
+            let reward = Reward::from_spec(&spec, 2, 64).unwrap();
+            let grid = HyperGrid::new(2, 64).unwrap();
+            assert_eq!(closed_form(&grid, &reward), None, "{kind}");
         }
     }
 

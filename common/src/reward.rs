@@ -1,12 +1,15 @@
 //! HyperGrid reward functions, with the float32 boundary semantics of the reference.
 
+use crate::presets::{RewardSpec, DEFAULT_MODE_GAMMA};
+use crate::tiered::{Tiered, TieredError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Which reward family to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum RewardKind {
     /// Bengio et al. 2021: `R0 + R1·[outer ring] + R2·[thin band]`.
     #[default]
@@ -17,20 +20,46 @@ pub enum RewardKind {
     Sparse,
     /// `(R0+R1) − R1·[away from the corner] + R2·[thin band]`.
     Deceptive,
+    /// torchgfn's `BitwiseXORReward`: tiers of GF(2) parity checks on bit planes.
+    BitwiseXor,
+    /// torchgfn's `MultiplicativeCoprimeReward`: tiers of prime support, coprimality and lcm.
+    MultiplicativeCoprime,
+    /// torchgfn's `ConditionalMultiScaleReward`: tiers of shifted base-B digit filters.
+    ConditionalMultiscale,
+}
+
+impl RewardKind {
+    pub const ALL: [RewardKind; 7] = [
+        Self::Original,
+        Self::Cosine,
+        Self::Sparse,
+        Self::Deceptive,
+        Self::BitwiseXor,
+        Self::MultiplicativeCoprime,
+        Self::ConditionalMultiscale,
+    ];
+
+    /// Whether this is one of the compositional, tiered rewards.
+    pub fn is_tiered(self) -> bool {
+        matches!(
+            self,
+            Self::BitwiseXor | Self::MultiplicativeCoprime | Self::ConditionalMultiscale
+        )
+    }
 }
 
 impl FromStr for RewardKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "original" => Ok(Self::Original),
-            "cosine" => Ok(Self::Cosine),
-            "sparse" => Ok(Self::Sparse),
-            "deceptive" => Ok(Self::Deceptive),
-            _ => Err(format!(
-                "unknown reward `{s}` (expected original, cosine, sparse or deceptive)"
-            )),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|k| k.to_string().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!(
+                    "unknown reward `{s}` (expected original, cosine, sparse, deceptive, \
+                     bitwise_xor, multiplicative_coprime or conditional_multiscale)"
+                )
+            })
     }
 }
 
@@ -41,34 +70,64 @@ impl fmt::Display for RewardKind {
             Self::Cosine => "cosine",
             Self::Sparse => "sparse",
             Self::Deceptive => "deceptive",
+            Self::BitwiseXor => "bitwise_xor",
+            Self::MultiplicativeCoprime => "multiplicative_coprime",
+            Self::ConditionalMultiscale => "conditional_multiscale",
         };
         f.write_str(s)
     }
 }
 
-/// A reward function on one grid, with its parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// A reward function on one grid, with its parameters. Cloning is cheap (the tiered rewards'
+/// tables are shared).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reward {
     pub kind: RewardKind,
     pub height: usize,
     pub r0: f32,
     pub r1: f32,
     pub r2: f32,
+    /// The cosine reward's mode closeness (torchgfn's `mode_gamma`).
+    pub mode_gamma: f64,
+    tiered: Option<Arc<Tiered>>,
 }
 
 /// Why a reward cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RewardError {
-    #[error("--R0 must be > 0 with the {0} reward (got {1}): log R would be -inf")]
+    #[error(
+        "--R0 must be > 0 with the {0} reward (got {1}): log R would be -inf{hint}",
+        hint = zero_base_hint(*.0)
+    )]
     NonPositiveBase(RewardKind, f32),
     #[error("--R0, --R1 and --R2 must be finite and >= 0 (got R0 {0}, R1 {1}, R2 {2})")]
     BadParameter(f32, f32, f32),
+    #[error("--mode_gamma must be finite and > 0 (got {0})")]
+    ModeGamma(f64),
+    #[error("{flag} has no meaning with the {kind} reward")]
+    Foreign {
+        flag: &'static str,
+        kind: RewardKind,
+    },
+    #[error("the {0} reward needs its kwargs (Reward::from_spec)")]
+    NeedsKwargs(RewardKind),
+    #[error(transparent)]
+    Tiered(#[from] TieredError),
 }
 
-const COSINE_MODE_GAMMA: f64 = 0.8;
+fn zero_base_hint(kind: RewardKind) -> &'static str {
+    match kind.is_tiered() {
+        true => {
+            " on every state below the first tier (torchgfn's presets set R0 = 0): \
+             set a small one, e.g. --R0 1e-3"
+        }
+        false => " (a preset may set R0 = 0): set one, e.g. --R0 1e-3",
+    }
+}
 
 impl Reward {
-    /// Checks the parameters: a reward that can be zero would make `log R` infinite.
+    /// One of the original families (original, cosine, sparse, deceptive) with `mode_gamma`
+    /// 0.8; checks the parameters: a reward that can be zero would make `log R` infinite.
     pub fn new(
         kind: RewardKind,
         height: usize,
@@ -76,20 +135,58 @@ impl Reward {
         r1: f32,
         r2: f32,
     ) -> Result<Self, RewardError> {
+        if kind.is_tiered() {
+            return Err(RewardError::NeedsKwargs(kind));
+        }
+        let spec = RewardSpec {
+            kind,
+            r0,
+            r1,
+            r2,
+            mode_gamma: DEFAULT_MODE_GAMMA,
+            tiered: None,
+        };
+        let reward = Self::from_spec(&spec, 1, height)?;
+        reward.check_positive()?;
+        Ok(reward)
+    }
+
+    /// Any reward on an `ndim`-D grid of side `height`, as torchgfn defines it: the kwargs
+    /// are checked as torchgfn checks them, and R0 = 0 is allowed (to compute torchgfn's
+    /// log partitions and modes); a run needs [`Reward::check_positive`] too.
+    pub fn from_spec(spec: &RewardSpec, ndim: usize, height: usize) -> Result<Self, RewardError> {
+        let (r0, r1, r2) = (spec.r0, spec.r1, spec.r2);
         let ok = |x: f32| x.is_finite() && x >= 0.0;
         if !(ok(r0) && ok(r1) && ok(r2)) {
             return Err(RewardError::BadParameter(r0, r1, r2));
         }
-        if r0 <= 0.0 && kind != RewardKind::Sparse {
-            return Err(RewardError::NonPositiveBase(kind, r0));
+        let gamma = spec.mode_gamma;
+        if !(gamma.is_finite() && gamma > 0.0) {
+            return Err(RewardError::ModeGamma(gamma));
         }
+        let tiered = match (&spec.tiered, spec.kind.is_tiered()) {
+            (Some(params), true) => Some(Arc::new(Tiered::new(params, ndim, height, r0)?)),
+            (None, false) => None,
+            _ => return Err(RewardError::NeedsKwargs(spec.kind)),
+        };
         Ok(Self {
-            kind,
+            kind: spec.kind,
             height,
             r0,
             r1,
             r2,
+            mode_gamma: gamma,
+            tiered,
         })
+    }
+
+    /// Refuses a reward that is 0 somewhere (log R = −inf): R0 must be positive, except for
+    /// the sparse reward (which adds 1e-12 itself).
+    pub fn check_positive(&self) -> Result<(), RewardError> {
+        match self.r0 <= 0.0 && self.kind != RewardKind::Sparse {
+            true => Err(RewardError::NonPositiveBase(self.kind, self.r0)),
+            false => Ok(()),
+        }
     }
 
     /// `|x/(H−1) − 0.5|` computed in float32, as torch does.
@@ -147,6 +244,12 @@ impl Reward {
                 let band = state.iter().all(|&c| band(c));
                 (self.r0 + self.r1) - self.r1 * away as u8 as f32 + self.r2 * band as u8 as f32
             }
+            RewardKind::BitwiseXor
+            | RewardKind::MultiplicativeCoprime
+            | RewardKind::ConditionalMultiscale => match &self.tiered {
+                Some(t) => t.reward(self.r0, state),
+                None => self.r0,
+            },
         }
     }
 
@@ -162,9 +265,17 @@ impl Reward {
             RewardKind::Deceptive => self.r0 + self.r2,
             RewardKind::Sparse => 0.5,
             RewardKind::Cosine => {
-                let peak = COSINE_MODE_GAMMA * 2.0 / (2.0 * std::f64::consts::PI).sqrt();
+                let peak = self.mode_gamma * 2.0 / (2.0 * std::f64::consts::PI).sqrt();
                 (self.r0 as f64 + peak.powi(ndim as i32) * self.r1 as f64) as f32
             }
+            // torchgfn: R0 + the sum of the tier weights (of the adaptive mode tier for
+            // conditional_multiscale), float64 rounded to float32.
+            RewardKind::BitwiseXor
+            | RewardKind::MultiplicativeCoprime
+            | RewardKind::ConditionalMultiscale => match &self.tiered {
+                Some(t) => t.threshold,
+                None => f32::INFINITY,
+            },
         }
     }
 

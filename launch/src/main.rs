@@ -350,7 +350,7 @@ fn train_command(args: TrainArgs, sub: &ArgMatches) -> Result<()> {
         cfg.loss,
         cfg.ndim,
         cfg.height,
-        cfg.r0,
+        cfg.env().r0,
         cfg.n_trajectories,
         cfg.batch_size,
         cfg.run_dir.display()

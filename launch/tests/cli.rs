@@ -71,6 +71,39 @@ fn bad_input_is_one_line_and_exit_code_2() {
             "--replay_buffer_size",
         ),
         (vec!["train", "--activation", "gelu"], "gelu"),
+        // torchgfn's presets set R0 = 0: refused until --R0 is given, naming it.
+        (
+            vec![
+                "train",
+                "--reward",
+                "bitwise_xor",
+                "--reward_preset",
+                "easy",
+            ],
+            "--R0 1e-3",
+        ),
+        (vec!["train", "--reward_preset", "impossible"], "--R0"),
+        (vec!["train", "--reward_preset", "hardest"], "hardest"),
+        // Reward kwargs are checked, and refused where the reward does not read them.
+        (vec!["train", "--primes", "2,3"], "--primes"),
+        (
+            vec!["train", "--reward", "multiplicative_coprime", "--R2", "1"],
+            "--R2",
+        ),
+        (
+            vec![
+                "train",
+                "--reward",
+                "conditional_multiscale",
+                "--height",
+                "8",
+            ],
+            "--height 8",
+        ),
+        (
+            vec!["train", "--reward", "bitwise_xor", "--bits_per_tier", "0-5"],
+            "0-5",
+        ),
         (vec!["reproduce", "tb-paper", "--jobs", "0"], "--jobs"),
         (vec!["reproduce", "tb-paper", "--budget", "0"], "--budget"),
         (vec!["train", "--device", "tpu"], "tpu"),
@@ -116,6 +149,46 @@ fn bad_input_is_one_line_and_exit_code_2() {
         assert!(lines[0].contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// A tiered reward with a preset trains once R0 is set, and its config file keeps the preset
+/// and the override (kwargs left to the preset are not written out).
+#[test]
+fn a_preset_reward_trains_with_r0_set() {
+    let dir = std::env::temp_dir().join(format!("gfn-preset-{}", std::process::id()));
+    let run_dir = dir.join("out");
+    let args = [
+        "train",
+        "--quiet",
+        "--reward",
+        "conditional_multiscale",
+        "--reward_preset",
+        "medium",
+        "--R0",
+        "0.001",
+        "--ndim",
+        "3",
+        "--height",
+        "64",
+        "--n_trajectories",
+        "64",
+        "--validation_interval",
+        "4",
+        "--validation_samples",
+        "200",
+        "--tensorboard",
+        "false",
+        "--run_dir",
+        run_dir.to_str().unwrap(),
+    ];
+    let (code, out, err) = gfn(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("params_checksum"), "{out}");
+    let saved = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(saved.contains("reward_preset = \"medium\""), "{saved}");
+    assert!(saved.contains("r0 = 0.001"), "{saved}");
+    assert!(!saved.contains("tier_weights"), "{saved}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

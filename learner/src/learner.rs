@@ -87,7 +87,7 @@ pub struct Learner<B: AutodiffBackend> {
 }
 
 /// The sections of a run's configuration that a learner needs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LearnerSpec {
     pub env: EnvSection,
     pub model: ModelSection,

@@ -36,7 +36,7 @@ pub struct Sampler<B: Backend> {
 }
 
 /// The sections of a run's configuration that a sampler needs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SamplerSpec {
     pub env: EnvSection,
     pub model: ModelSection,

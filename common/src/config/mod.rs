@@ -6,7 +6,9 @@
 
 use crate::env::{GridError, HyperGrid};
 use crate::preprocess::Preprocessor;
+use crate::presets::{RewardKwargs, RewardPreset};
 use crate::reward::{Reward, RewardError, RewardKind};
+use crate::tiered::{BitRange, DimPair, ParityCheck};
 mod modes;
 mod sections;
 mod settings;
@@ -223,21 +225,75 @@ pub struct RunConfig {
     /// Grid side H (coordinates 0..H-1).
     #[arg(long, default_value_t = 8)]
     pub height: usize,
-    /// Reward family: original, cosine, sparse or deceptive.
+    /// Reward family: original, cosine, sparse, deceptive, bitwise_xor, multiplicative_coprime
+    /// or conditional_multiscale (docs/rewards.md).
     #[arg(long, default_value_t = RewardKind::Original)]
     pub reward: RewardKind,
-    /// Base reward.
-    #[arg(long = "R0", default_value_t = 0.1)]
+    /// torchgfn's difficulty preset of the reward's kwargs: easy, medium, hard, challenging or
+    /// impossible (flags and config keys override its values).
+    #[arg(long)]
+    pub reward_preset: Option<RewardPreset>,
+    /// Base reward (default 0.1, or the preset's; must be > 0).
+    #[arg(long = "R0")]
     #[serde(alias = "R0")]
-    pub r0: f32,
-    /// Outer-ring bonus.
-    #[arg(long = "R1", default_value_t = 0.5)]
+    pub r0: Option<f32>,
+    /// Outer-ring bonus (default 0.5, or the preset's).
+    #[arg(long = "R1")]
     #[serde(alias = "R1")]
-    pub r1: f32,
-    /// Thin-band bonus.
-    #[arg(long = "R2", default_value_t = 2.0)]
+    pub r1: Option<f32>,
+    /// Thin-band bonus (default 2.0, or the preset's).
+    #[arg(long = "R2")]
     #[serde(alias = "R2")]
-    pub r2: f32,
+    pub r2: Option<f32>,
+    /// Cosine reward: how close to the peak a mode is (default 0.8, or the preset's).
+    #[arg(long)]
+    pub mode_gamma: Option<f64>,
+    /// Tiered rewards: the weight of each tier, comma-separated (default 1,10,100).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub tier_weights: Option<Vec<f64>>,
+    /// bitwise_xor: the constrained dimensions, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub dims_constrained: Option<Vec<usize>>,
+    /// bitwise_xor: each tier's inclusive bit window low:high, comma-separated
+    /// (default 0:5,0:7,0:9).
+    #[arg(long, value_delimiter = ',')]
+    pub bits_per_tier: Option<Vec<BitRange>>,
+    /// bitwise_xor: each tier's parity system {A = [[..]], c = [..]} ({} for even parity);
+    /// config file only.
+    #[arg(skip)]
+    pub parity_checks: Option<Vec<ParityCheck>>,
+    /// multiplicative_coprime: the allowed primes, comma-separated (default 2,3,5).
+    #[arg(long, value_delimiter = ',')]
+    pub primes: Option<Vec<u64>>,
+    /// multiplicative_coprime: each tier's exponent cap, comma-separated (default 2 each).
+    #[arg(long, value_delimiter = ',')]
+    pub exponent_caps: Option<Vec<u32>>,
+    /// multiplicative_coprime, conditional_multiscale: the constrained dimensions,
+    /// comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub active_dims: Option<Vec<usize>>,
+    /// multiplicative_coprime: pairs i:j of active dimensions that share no prime,
+    /// comma-separated (default none).
+    #[arg(long, value_delimiter = ',')]
+    pub coprime_pairs: Option<Vec<DimPair>>,
+    /// multiplicative_coprime: each tier's target lcm, comma-separated, 0 for none (default
+    /// none).
+    #[arg(long, value_delimiter = ',')]
+    pub target_lcms: Option<Vec<u64>>,
+    /// conditional_multiscale: the digit base B; --height must be a power of it (default 4).
+    #[arg(long)]
+    pub base: Option<u32>,
+    /// conditional_multiscale: digit values that pass a tier (default B/2).
+    #[arg(long)]
+    pub filter_width: Option<u32>,
+    /// conditional_multiscale: the seed of the shift coefficients (torchgfn's `seed`,
+    /// default 42).
+    #[arg(long)]
+    pub reward_seed: Option<u64>,
+    /// conditional_multiscale: each tier's modulus of the digit sum, comma-separated, 0 for
+    /// none (default none).
+    #[arg(long, value_delimiter = ',')]
+    pub cross_dim_mods: Option<Vec<u32>>,
     /// Loss: FM, TB, DB, SubTB, ZVar or ModifiedDB.
     #[arg(long, default_value_t = Loss::Tb)]
     pub loss: Loss,
@@ -494,6 +550,29 @@ impl RunConfig {
         self.env().reward_fn()
     }
 
+    /// The reward kwargs this configuration sets (flags and config keys).
+    pub fn reward_kwargs(&self) -> RewardKwargs {
+        RewardKwargs {
+            r0: self.r0,
+            r1: self.r1,
+            r2: self.r2,
+            mode_gamma: self.mode_gamma,
+            tier_weights: self.tier_weights.clone(),
+            dims_constrained: self.dims_constrained.clone(),
+            bits_per_tier: self.bits_per_tier.clone(),
+            parity_checks: self.parity_checks.clone(),
+            primes: self.primes.clone(),
+            exponent_caps: self.exponent_caps.clone(),
+            active_dims: self.active_dims.clone(),
+            coprime_pairs: self.coprime_pairs.clone(),
+            target_lcms: self.target_lcms.clone(),
+            base: self.base,
+            filter_width: self.filter_width,
+            reward_seed: self.reward_seed,
+            cross_dim_mods: self.cross_dim_mods.clone(),
+        }
+    }
+
     /// The preprocessor in effect (explicit, or the default for the estimator kind).
     pub fn preprocessor(&self) -> Preprocessor {
         self.preprocessor.unwrap_or(if self.tabular {
@@ -508,7 +587,14 @@ impl RunConfig {
     /// their defaults: a checkpoint resumes only under the same ones.
     pub fn defining(&self) -> RunConfig {
         let d = RunConfig::default();
+        // R0, R1, R2 and mode_gamma as they take effect: a checkpoint written when they were
+        // plain numbers (0.1 by default) resumes under an unset flag of the same value.
+        let env = self.env();
         RunConfig {
+            r0: Some(env.r0),
+            r1: Some(env.r1),
+            r2: Some(env.r2),
+            mode_gamma: Some(env.mode_gamma),
             n_trajectories: d.n_trajectories,
             run_dir: d.run_dir,
             checkpoint_dir: d.checkpoint_dir,
@@ -540,6 +626,7 @@ impl RunConfig {
     /// Checks every setting, section by section; the error names the offending flag.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.run().validate()?;
+        self.reward_kwargs().refuse_foreign(self.reward)?;
         let env = self.env();
         env.validate()?;
         self.model().validate(&env.grid()?)?;
@@ -612,8 +699,90 @@ mod tests {
         let back: RunConfig = toml::from_str(&c.to_toml().unwrap()).unwrap();
         assert_eq!(back, c);
         let t: RunConfig = toml::from_str("R0 = 0.01\nloss = \"DB\"\nlr_Z = 0.5").unwrap();
-        assert_eq!((t.r0, t.loss, t.lr_z), (0.01, Loss::Db, 0.5));
+        assert_eq!((t.r0, t.loss, t.lr_z), (Some(0.01), Loss::Db, 0.5));
         assert!(toml::from_str::<RunConfig>("no_such_flag = 1").is_err());
+    }
+
+    #[test]
+    fn reward_kwargs_presets_and_overrides() {
+        // A preset fills the kwargs it has; explicit keys override them.
+        let text = "reward = \"multiplicative_coprime\"\nreward_preset = \"medium\"\nndim = 4\n\
+                    height = 16\nR0 = 0.001\nexponent_caps = [1, 1, 2, 2]\n";
+        let c: RunConfig = toml::from_str(text).unwrap();
+        c.validate().unwrap();
+        let Some(crate::tiered::TieredParams::MultiplicativeCoprime {
+            primes,
+            exponent_caps,
+            active_dims,
+            ..
+        }) = c.env().tiered.as_deref().cloned()
+        else {
+            panic!("{:?}", c.env())
+        };
+        assert_eq!(primes, vec![2, 3, 5, 7]);
+        assert_eq!(exponent_caps, vec![1, 1, 2, 2]);
+        assert_eq!(active_dims, vec![0, 1, 2, 3], "first 5 dims, clamped to 4");
+        assert_eq!(c.env().r0, 0.001);
+        // Every kwarg round-trips through TOML, parity systems included.
+        let text = "reward = \"bitwise_xor\"\nndim = 3\nheight = 8\ntier_weights = [1.0, 2.0]\n\
+                    bits_per_tier = [[0, 1], [0, 2]]\ndims_constrained = [0, 2]\n\
+                    parity_checks = [{}, { A = [[1, 1]], c = [1] }]\n";
+        let c: RunConfig = toml::from_str(text).unwrap();
+        c.validate().unwrap();
+        let back: RunConfig = toml::from_str(&c.to_toml().unwrap()).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.env(), c.env());
+        // Kwargs the reward does not read are refused, naming the flag.
+        let bad = |text: &str| {
+            let c: RunConfig = toml::from_str(text).unwrap();
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(bad("primes = [2, 3]").contains("--primes"));
+        assert!(bad("reward = \"cosine\"\nbase = 4").contains("--base"));
+        assert!(bad("reward = \"bitwise_xor\"\nR1 = 0.3").contains("--R1"));
+        assert!(bad("mode_gamma = 0.9").contains("--mode_gamma"));
+        assert!(bad("reward = \"conditional_multiscale\"\nheight = 8").contains("power"));
+        assert!(bad("reward = \"bitwise_xor\"\ndims_constrained = [2]").contains("dimension 2"));
+        assert!(bad("reward = \"bitwise_xor\"\ntier_weights = [1.0]").contains("bits_per_tier"));
+        assert!(bad("reward = \"multiplicative_coprime\"\nprimes = [1]").contains("--primes"));
+        assert!(
+            bad("reward = \"bitwise_xor\"\ntier_weights = [-1.0, 1.0, 1.0]")
+                .contains("--tier_weights")
+        );
+        let cross = "reward = \"conditional_multiscale\"\nheight = 16\ntier_weights = [1.0]\n\
+                     cross_dim_mods = [3]";
+        assert!(bad(cross).contains("--cross_dim_mods"));
+        let parity = "reward = \"bitwise_xor\"\nparity_checks = [{ A = [[1]], c = [0] }, {}, {}]";
+        assert!(bad(parity).contains("parity_checks tier 0"));
+        assert!(toml::from_str::<RunConfig>("reward_preset = \"trivial\"").is_err());
+    }
+
+    /// Checkpoints store the configuration: one written when R0, R1 and R2 were plain numbers
+    /// still reads, and resumes a run that leaves them at their defaults.
+    #[test]
+    fn older_configurations_still_read_and_match() {
+        #[derive(Serialize)]
+        struct Old {
+            seed: u64,
+            r0: f32,
+            r1: f32,
+            r2: f32,
+        }
+        let old = Old {
+            seed: 4444,
+            r0: 0.1,
+            r1: 0.5,
+            r2: 2.0,
+        };
+        let bytes = rmp_serde::to_vec_named(&old).unwrap();
+        let back: RunConfig = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back.r0, Some(0.1));
+        assert_eq!(back.defining(), RunConfig::default().defining());
+        let changed = RunConfig {
+            r0: Some(0.01),
+            ..RunConfig::default()
+        };
+        assert_ne!(back.defining(), changed.defining());
     }
 
     #[test]
@@ -645,7 +814,7 @@ mod tests {
         };
         assert!(bad(|c| c.ndim = 0).contains("--ndim"));
         assert!(bad(|c| c.height = 1).contains("--height"));
-        assert!(bad(|c| c.r0 = 0.0).contains("--R0"));
+        assert!(bad(|c| c.r0 = Some(0.0)).contains("--R0"));
         assert!(bad(|c| c.batch_size = 0).contains("--batch_size"));
         assert!(bad(|c| {
             c.tabular = true;

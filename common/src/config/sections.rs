@@ -7,12 +7,14 @@ use super::{check, ConfigError, LrScale, RunConfig, MAX_POLICY_LAG, MAX_SAMPLES,
 use super::{Activation, Device, Loss, LossFn, ReplayPolicy, SubTbWeighting};
 use crate::env::HyperGrid;
 use crate::preprocess::Preprocessor;
+use crate::presets::{RewardSpec, DEFAULT_MODE_GAMMA};
 use crate::reward::{Reward, RewardKind};
+use crate::tiered::TieredParams;
 use std::path::PathBuf;
 
-/// The environment: the grid and its reward. Recordings store it, so that a replay of another
-/// environment is refused.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+/// The environment: the grid and its reward, every reward kwarg resolved (preset and
+/// defaults applied). Recordings store it, so that a replay of another environment is refused.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EnvSection {
     pub ndim: usize,
     pub height: usize,
@@ -20,6 +22,16 @@ pub struct EnvSection {
     pub r0: f32,
     pub r1: f32,
     pub r2: f32,
+    /// Absent from recordings made before it existed.
+    #[serde(default = "default_mode_gamma")]
+    pub mode_gamma: f64,
+    /// The tiered rewards' other kwargs.
+    #[serde(default)]
+    pub tiered: Option<Box<TieredParams>>,
+}
+
+fn default_mode_gamma() -> f64 {
+    DEFAULT_MODE_GAMMA
 }
 
 impl EnvSection {
@@ -28,10 +40,23 @@ impl EnvSection {
         Ok(HyperGrid::new(self.ndim, self.height)?)
     }
 
-    /// The reward function.
+    /// The reward, as torchgfn defines it.
+    pub fn spec(&self) -> RewardSpec {
+        RewardSpec {
+            kind: self.reward,
+            r0: self.r0,
+            r1: self.r1,
+            r2: self.r2,
+            mode_gamma: self.mode_gamma,
+            tiered: self.tiered.as_deref().cloned(),
+        }
+    }
+
+    /// The reward function, refused where it is 0 somewhere (log R = −inf).
     pub fn reward_fn(&self) -> Result<Reward, ConfigError> {
-        let (kind, h) = (self.reward, self.height);
-        Ok(Reward::new(kind, h, self.r0, self.r1, self.r2)?)
+        let reward = Reward::from_spec(&self.spec(), self.ndim, self.height)?;
+        reward.check_positive()?;
+        Ok(reward)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -43,11 +68,20 @@ impl EnvSection {
 
 impl std::fmt::Display for EnvSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}-D H={}, {} reward (R0 {}, R1 {}, R2 {})",
-            self.ndim, self.height, self.reward, self.r0, self.r1, self.r2
-        )
+        let (d, h, kind) = (self.ndim, self.height, self.reward);
+        match &self.tiered {
+            Some(t) => write!(
+                f,
+                "{d}-D H={h}, {kind} reward (R0 {}, tier weights {:?})",
+                self.r0,
+                t.tier_weights()
+            ),
+            None => write!(
+                f,
+                "{d}-D H={h}, {kind} reward (R0 {}, R1 {}, R2 {})",
+                self.r0, self.r1, self.r2
+            ),
+        }
     }
 }
 
@@ -387,13 +421,18 @@ impl RunSection {
 impl RunConfig {
     /// The environment section.
     pub fn env(&self) -> EnvSection {
+        let spec = self
+            .reward_kwargs()
+            .resolve(self.reward, self.reward_preset, self.ndim);
         EnvSection {
             ndim: self.ndim,
             height: self.height,
-            reward: self.reward,
-            r0: self.r0,
-            r1: self.r1,
-            r2: self.r2,
+            reward: spec.kind,
+            r0: spec.r0,
+            r1: spec.r1,
+            r2: spec.r2,
+            mode_gamma: spec.mode_gamma,
+            tiered: spec.tiered.map(Box::new),
         }
     }
 

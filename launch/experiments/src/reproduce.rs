@@ -115,7 +115,7 @@ impl Preset {
                     let mut cfg = RunConfig {
                         ndim,
                         height,
-                        r0,
+                        r0: Some(r0),
                         loss,
                         ..base.clone()
                     };

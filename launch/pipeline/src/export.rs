@@ -183,6 +183,7 @@ pub fn metadata(
 ) -> Result<HashMap<String, String>, ExportError> {
     let cfg: &RunConfig = &ck.config;
     let model = cfg.model();
+    let env = cfg.env();
     let slope = match model.activation {
         gfn_common::Activation::Relu => 0.0,
         gfn_common::Activation::LeakyRelu => LEAKY_RELU_SLOPE,
@@ -198,9 +199,9 @@ pub fn metadata(
         ("ndim", cfg.ndim.to_string()),
         ("height", cfg.height.to_string()),
         ("reward", cfg.reward.to_string()),
-        ("R0", cfg.r0.to_string()),
-        ("R1", cfg.r1.to_string()),
-        ("R2", cfg.r2.to_string()),
+        ("R0", env.r0.to_string()),
+        ("R1", env.r1.to_string()),
+        ("R2", env.r2.to_string()),
         ("preprocessor", model.preprocessor.to_string()),
         ("loss", model.loss.to_string()),
         ("hidden_dim", model.hidden_dim.to_string()),

@@ -278,7 +278,10 @@ pub fn write_run_plots(
     };
     let title = format!(
         "{} on {}-D H={} R0={}",
-        cfg.loss, cfg.ndim, cfg.height, cfg.r0
+        cfg.loss,
+        cfg.ndim,
+        cfg.height,
+        cfg.env().r0
     );
     log_lines(
         &dir.join("curves.png"),
