@@ -587,14 +587,7 @@ impl RunConfig {
     /// their defaults: a checkpoint resumes only under the same ones.
     pub fn defining(&self) -> RunConfig {
         let d = RunConfig::default();
-        // R0, R1, R2 and mode_gamma as they take effect: a checkpoint written when they were
-        // plain numbers (0.1 by default) resumes under an unset flag of the same value.
-        let env = self.env();
         RunConfig {
-            r0: Some(env.r0),
-            r1: Some(env.r1),
-            r2: Some(env.r2),
-            mode_gamma: Some(env.mode_gamma),
             n_trajectories: d.n_trajectories,
             run_dir: d.run_dir,
             checkpoint_dir: d.checkpoint_dir,
@@ -605,6 +598,20 @@ impl RunConfig {
             validation_interval: d.validation_interval,
             validation_samples: d.validation_samples,
             tensorboard: d.tensorboard,
+            ..self.with_reward_in_effect()
+        }
+    }
+
+    /// This configuration with R0, R1, R2 and mode_gamma as they take effect: a checkpoint or a
+    /// run folder written when they were plain numbers (0.1 by default) matches an unset flag
+    /// of the same value.
+    pub fn with_reward_in_effect(&self) -> RunConfig {
+        let env = self.env();
+        RunConfig {
+            r0: Some(env.r0),
+            r1: Some(env.r1),
+            r2: Some(env.r2),
+            mode_gamma: Some(env.mode_gamma),
             ..self.clone()
         }
     }

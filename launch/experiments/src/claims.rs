@@ -4,7 +4,8 @@
 //!   backward policy at or below a uniform one ([`Claim::LearnedPb`]);
 //! - the SubTB paper: SubTB(λ) converges faster than TB and DB, by the area under the exact-L1
 //!   curve and the trajectories needed to reach exact-L1 thresholds, with the gap growing at the
-//!   smaller R0 and in more dimensions ([`Claim::SubtbFaster`]).
+//!   smaller R0 and in more dimensions ([`Claim::SubtbFaster`]);
+//! - the lag study: what sampling behind the learner costs ([`Claim::LagCost`]).
 
 use gfn_host::metrics::Validation;
 use serde::Deserialize;
@@ -19,6 +20,8 @@ pub enum Claim {
     LearnedPb,
     #[serde(rename = "subtb-faster")]
     SubtbFaster,
+    #[serde(rename = "lag-cost")]
+    LagCost,
 }
 
 /// Presets written before claims were declared check the TB paper's ordering, as they did.
@@ -56,6 +59,7 @@ pub fn report(claims: &[Claim], configs: &[ConfigRuns]) -> String {
             }
             Claim::LearnedPb => learned_pb(configs),
             Claim::SubtbFaster => subtb_faster(configs),
+            Claim::LagCost => crate::lag_cost::report(configs),
         };
     }
     md

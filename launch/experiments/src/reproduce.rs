@@ -196,7 +196,10 @@ fn check_same_settings(cfg: &RunConfig) -> Result<()> {
     // Through RunConfig, so that settings added since the run was made read as their defaults.
     let saved: RunConfig =
         toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    let (saved, now) = (saved.to_table()?, cfg.to_table()?);
+    let (saved, now) = (
+        saved.with_reward_in_effect().to_table()?,
+        cfg.with_reward_in_effect().to_table()?,
+    );
     let show = |v: Option<&toml::Value>| v.map_or("nothing".into(), |v| v.to_string());
     for key in saved.keys().chain(now.keys()) {
         // Where and how often a run checkpoints does not change its results.
@@ -466,7 +469,7 @@ fn write_results(
         });
     }
     md += &claims::report(claims, &configs);
-    md += "\nPlots: `l1-<D>d-h<H>-r0_<R0>.png` (exact L1 against states visited per variant: the mean over seeds, in a band from the lowest to the highest seed) and `modes-<D>d-h<H>-r0_<R0>.png`; 2-D runs also have `heatmap.png` in their run folders.\n";
+    md += "\nPlots: `l1-<D>d-h<H>-r0_<R0>.png` (exact L1 against states visited per variant: the mean over seeds, in a band from the lowest to the highest seed), `l1-wall-<D>d-h<H>-r0_<R0>.png` (the same against wall-clock seconds) and `modes-<D>d-h<H>-r0_<R0>.png`; 2-D runs also have `heatmap.png` in their run folders.\n";
     let table = out.join("results.md");
     std::fs::create_dir_all(out)?;
     std::fs::write(&table, md)?;
@@ -474,8 +477,9 @@ fn write_results(
     Ok(table)
 }
 
-/// For each environment and R0, `l1-….png` and `modes-….png`: one line per variant, the mean
-/// over seeds, in a band from the lowest to the highest seed.
+/// For each environment and R0, `l1-….png` (against states visited), `l1-wall-….png` (against
+/// wall-clock seconds) and `modes-….png`: one line per variant, the mean over seeds, in a band
+/// from the lowest to the highest seed.
 fn write_plots(out: &Path, configs: &[ConfigRuns]) -> Result<()> {
     let mut groups: BTreeMap<((usize, usize), String), Vec<&ConfigRuns>> = BTreeMap::new();
     for c in configs.iter().filter(|c| !c.runs.is_empty()) {
@@ -485,22 +489,36 @@ fn write_plots(out: &Path, configs: &[ConfigRuns]) -> Result<()> {
             .push(c);
     }
     type Pick = fn(&Validation) -> Option<f64>;
-    let plots: [(&str, &str, &str, Pick); 2] = [
-        ("l1", "exact L1", "exact L1 (sum)", |v| v.exact_l1),
-        ("modes", "modes found", "modes found", |v| {
-            Some(v.modes_found as f64)
-        }),
+    type Along = fn(&Validation) -> f64;
+    let visited: (&str, Along) = ("states visited", |v| v.states_visited as f64);
+    let wall: (&str, Along) = ("wall-clock s", |v| v.wall_s);
+    let plots: [(&str, &str, &str, Pick, (&str, Along)); 3] = [
+        ("l1", "exact L1", "exact L1 (sum)", |v| v.exact_l1, visited),
+        (
+            "l1-wall",
+            "exact L1",
+            "exact L1 (sum)",
+            |v| v.exact_l1,
+            wall,
+        ),
+        (
+            "modes",
+            "modes found",
+            "modes found",
+            |v| Some(v.modes_found as f64),
+            visited,
+        ),
     ];
     for (((d, h), r0), group) in groups {
-        for (file, what, y_label, pick) in plots {
+        for (file, what, y_label, pick, (x_label, along)) in plots {
             let series: Vec<Series> = group
                 .iter()
-                .map(|c| Series::spread(&c.variant, &spread(&c.runs, pick)))
+                .map(|c| Series::spread(&c.variant, &spread(&c.runs, along, pick)))
                 .collect();
             log_bands(
                 &out.join(format!("{file}-{d}d-h{h}-r0_{r0}.png")),
                 &format!("{d}-D H={h}, R0={r0}: {what} (mean, band: min-max over seeds)"),
-                "states visited",
+                x_label,
                 y_label,
                 &series,
             )?;
@@ -509,14 +527,17 @@ fn write_plots(out: &Path, configs: &[ConfigRuns]) -> Result<()> {
     Ok(())
 }
 
-/// `(states visited, mean, min, max)` over seeds of a validation value (validations align
-/// across the seeds of a grid).
-fn spread(runs: &[Vec<Validation>], pick: fn(&Validation) -> Option<f64>) -> Vec<[f64; 4]> {
+/// `(x, mean, min, max)` over seeds of a validation value, `x` the mean of `along` (states
+/// visited or wall-clock seconds; validations align across the seeds of a grid).
+fn spread(
+    runs: &[Vec<Validation>],
+    along: fn(&Validation) -> f64,
+    pick: fn(&Validation) -> Option<f64>,
+) -> Vec<[f64; 4]> {
     let n = runs.iter().map(|r| r.len()).min().unwrap_or(0);
     (0..n)
         .filter_map(|i| {
-            let x =
-                runs.iter().map(|r| r[i].states_visited as f64).sum::<f64>() / runs.len() as f64;
+            let x = runs.iter().map(|r| along(&r[i])).sum::<f64>() / runs.len() as f64;
             let ys: Vec<f64> = runs.iter().filter_map(|r| pick(&r[i])).collect();
             let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -556,6 +577,20 @@ mod tests {
             err.contains("n_trajectories = 1000000") && err.contains("2000000"),
             "{err}"
         );
+        // A run saved when R1 was a plain number matches a grid that leaves R1 to the reward's
+        // default of the same value, and no other.
+        for (saved_r1, same) in [(0.5, true), (0.7, false)] {
+            let saved = RunConfig {
+                r1: Some(saved_r1),
+                ..cfg.clone()
+            };
+            std::fs::write(dir.join("config.toml"), saved.to_toml().unwrap()).unwrap();
+            assert_eq!(
+                check_same_settings(&cfg).is_ok(),
+                same,
+                "saved R1 {saved_r1}"
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
