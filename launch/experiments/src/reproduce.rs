@@ -492,7 +492,8 @@ fn write_plots(out: &Path, configs: &[ConfigRuns]) -> Result<()> {
     type Along = fn(&Validation) -> f64;
     let visited: (&str, Along) = ("states visited", |v| v.states_visited as f64);
     let wall: (&str, Along) = ("wall-clock s", |v| v.wall_s);
-    let plots: [(&str, &str, &str, Pick, (&str, Along)); 3] = [
+    type Plot<'a> = (&'a str, &'a str, &'a str, Pick, (&'a str, Along));
+    let plots: [Plot; 3] = [
         ("l1", "exact L1", "exact L1 (sum)", |v| v.exact_l1, visited),
         (
             "l1-wall",
