@@ -77,6 +77,13 @@ pub struct BufferReport {
     /// Batches a sampler sent again (its acknowledgement was late) that were already taken.
     #[serde(default)]
     pub duplicates: u64,
+    /// Trajectories a full FIFO dropped unserved.
+    #[serde(default)]
+    pub evicted: u64,
+    /// Trajectories dropped unserved for being older than `--max_policy_lag` allows (or, with
+    /// `--sync`, of another version than the learner's).
+    #[serde(default)]
+    pub stale: u64,
     /// The rate limiter (with `--samples_per_insert`, or one sample per insert in one process).
     pub limiter: Option<RateLimiter>,
 }
@@ -212,6 +219,7 @@ impl BufferCore {
     pub fn report(&self) -> BufferReport {
         let mut r = self.state.report.clone();
         r.limiter = self.state.limiter.clone();
+        (r.evicted, r.stale) = self.state.store.discarded();
         r
     }
 
@@ -356,8 +364,23 @@ impl BufferCore {
             .map(|(peer, seq)| Output::Ack { peer, seq })
             .collect();
         out.extend(self.insert_parked());
+        let discarded = self.state.store.discarded();
         self.serve_pending(&mut out);
+        if self.state.store.discarded() != discarded {
+            // Stale data dropped while serving owes no samples any more: batches held back
+            // by the rate limiter may go in now, and the requests be served with them.
+            out.extend(self.insert_parked());
+            self.serve_pending(&mut out);
+        }
         out
+    }
+
+    /// Tells the rate limiter how many inserted trajectories the store dropped unserved.
+    fn settle_discards(&mut self) {
+        let (evicted, stale) = self.state.store.discarded();
+        if let Some(l) = self.state.limiter.as_mut() {
+            l.set_discarded(evicted + stale);
+        }
     }
 
     /// Whether the learners still need more than the queue holds. A FIFO hands each trajectory
@@ -397,6 +420,7 @@ impl BufferCore {
             self.stored_seq.insert(peer.clone(), seq);
             self.recorder.record(&batch);
             self.state.store.insert(&batch);
+            self.settle_discards();
             self.fresh.extend(&batch);
             self.state.report.inserted += n;
             self.state.report.inserted_batches += 1;
@@ -424,11 +448,12 @@ impl BufferCore {
             self.sample_waiting = false;
             let max_version = self.rules.exact_versions.then_some(p.version);
             let mut rng = buffer_rng(self.rules.seed, self.rules.id, self.state.takes);
-            let Some(batch) = self
+            let batch = self
                 .state
                 .store
-                .take(p.n, p.min_version, max_version, &mut rng)
-            else {
+                .take(p.n, p.min_version, max_version, &mut rng);
+            self.settle_discards();
+            let Some(batch) = batch else {
                 break;
             };
             let Some(p) = self.pending.pop_front() else {
@@ -605,6 +630,33 @@ mod tests {
         let out = c.step();
         assert!(out.iter().any(|o| matches!(o,
             Output::Reply { batch, .. } if batch.versions == vec![3; 4])));
+    }
+
+    #[test]
+    fn stale_data_owes_the_limiter_no_samples() {
+        // One sample per insert: the buffer holds a batch of version 0 that nobody has sampled,
+        // so the next batch waits. The learner, now at version 3, drops version 0 as stale;
+        // the waiting batch must go in and be served, or learner and sampler wait forever.
+        let mut lagged = rules();
+        lagged.max_policy_lag = Some(2);
+        let limiter = RateLimiter::new(1.0, 0.0, 4);
+        let mut c = core(Store::Fifo(Fifo::new(100)), Some(limiter), lagged);
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 0))
+            .unwrap();
+        assert_eq!(c.step().len(), 1, "the first batch goes in");
+        c.offer(b"s".to_vec(), "sampler-0", seq(), trajectories(4, 3))
+            .unwrap();
+        assert!(c.step().is_empty(), "held back: 4 samples owed");
+        c.request(b"l".to_vec(), 0, 4, 3, 0).unwrap();
+        let out = c.step();
+        assert!(
+            out.iter().any(|o| matches!(o,
+                Output::Reply { batch, .. } if batch.versions == vec![3; 4])),
+            "{out:?}"
+        );
+        let r = c.report();
+        assert_eq!((r.stale, r.evicted, r.served), (4, 0, 4));
+        assert_eq!(r.limiter.unwrap().discarded, 4);
     }
 
     #[test]

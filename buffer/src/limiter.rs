@@ -16,6 +16,10 @@ pub struct RateLimiter {
     pub insert_waits: u64,
     /// Requests that had to wait before being served (learners ahead).
     pub sample_waits: u64,
+    /// Inserted trajectories the store dropped unserved (stale, or evicted): no sample is owed
+    /// for them any more.
+    #[serde(default)]
+    pub discarded: u64,
 }
 
 impl RateLimiter {
@@ -29,12 +33,16 @@ impl RateLimiter {
             sampled: 0,
             insert_waits: 0,
             sample_waits: 0,
+            discarded: 0,
         }
     }
 
     /// `samples_per_insert × inserts − samples`: positive when samples lag behind inserts.
+    /// Discarded trajectories count as never inserted: a sample owed for data that can no longer
+    /// be served would hold samplers back while the learner waits for fresh data.
     fn diff(&self) -> f64 {
-        self.samples_per_insert * self.inserted as f64 - self.sampled as f64
+        let kept = self.inserted.saturating_sub(self.discarded);
+        self.samples_per_insert * kept as f64 - self.sampled as f64
     }
 
     /// Whether `n` more trajectories may go in now: while filling up to `min_size`, or while the
@@ -59,6 +67,11 @@ impl RateLimiter {
     /// Counts a sample.
     pub fn sampled(&mut self, n: u64) {
         self.sampled += n;
+    }
+
+    /// Sets the count of inserted trajectories dropped unserved so far (it only grows).
+    pub fn set_discarded(&mut self, total: u64) {
+        self.discarded = self.discarded.max(total);
     }
 }
 
@@ -125,5 +138,16 @@ mod tests {
             r.sampled(16);
         }
         assert!(r.can_insert(16));
+    }
+
+    #[test]
+    fn discarded_data_is_owed_no_samples() {
+        let mut r = RateLimiter::new(1.0, 0.0, 16);
+        r.inserted(32);
+        r.sampled(16);
+        assert!(!r.can_insert(16), "16 samples owed");
+        r.set_discarded(16);
+        assert!(r.can_insert(16), "the owed 16 were dropped as stale");
+        assert!(!r.can_sample(16));
     }
 }

@@ -179,11 +179,12 @@ impl Store {
         }
     }
 
-    /// Trajectories dropped without being handed out (evicted or stale).
-    pub fn discarded(&self) -> u64 {
+    /// Trajectories dropped without being handed out: (evicted, stale). A replay buffer
+    /// evicts data that may have been sampled already, so it counts none.
+    pub fn discarded(&self) -> (u64, u64) {
         match self {
-            Store::Fifo(q) => q.evicted + q.stale,
-            Store::Replay(_) => 0,
+            Store::Fifo(q) => (q.evicted, q.stale),
+            Store::Replay(_) => (0, 0),
         }
     }
 
