@@ -6,7 +6,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gfn_common::config::{refuse_role_flags, ConfigError, Mode, Settings};
 use gfn_common::{Device, RunConfig};
-use gfn_experiments::{bench, bench_pipeline, reproduce};
+use gfn_experiments::{bench, bench_buffer, bench_pipeline, reproduce};
 use gfn_pipeline::export::{self, ExportError};
 use gfn_pipeline::sample::{self, SampleError, SampleRequest};
 use gfn_pipeline::{replay, roles, signals, train, HostOptions};
@@ -39,6 +39,8 @@ enum Command {
     Bench(BenchArgs),
     /// Measure the multi-process pipeline on loopback with 1, 2, 4 samplers.
     BenchPipeline(PipelineArgs),
+    /// Measure one buffer's message rate with its samplers and learner taken out of the loop.
+    BenchBuffer(BufferBenchArgs),
     /// Run a sampler process: weights in over ZeroMQ, trajectories out to a buffer.
     Sampler(RoleArgs),
     /// Run a buffer process between samplers and learners.
@@ -133,6 +135,22 @@ enum DumpCommand {
         /// The recording's folder.
         dir: PathBuf,
     },
+}
+
+#[derive(Args)]
+#[command(rename_all = "snake_case")]
+struct BufferBenchArgs {
+    /// Trajectories per batch, one measurement each.
+    #[arg(long, value_delimiter = ',', default_value = "16,64,256",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
+    batch_size: Vec<usize>,
+    /// Batches through the buffer per measurement.
+    #[arg(long, default_value_t = 100_000,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..=10_000_000))]
+    batches: u64,
+    /// Also write the rows to this file as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -337,6 +355,14 @@ fn try_main(matches: &ArgMatches) -> Result<()> {
             Ok(())
         }
         Command::BenchPipeline(args) => bench_pipeline_command(args),
+        Command::BenchBuffer(args) => {
+            let rows = bench_buffer::run(&args.batch_size, args.batches)?;
+            println!("{}", bench_buffer::markdown(&rows));
+            if let Some(path) = args.json {
+                std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+            }
+            Ok(())
+        }
         Command::Export { from, out } => export_command(&from, &out),
         Command::Sample(args) => sample_command(args),
         Command::Bench(args) => bench_command(args),

@@ -130,6 +130,8 @@ fn bad_input_is_one_line_and_exit_code_2() {
             "--learner_threads",
         ),
         (vec!["bench-pipeline", "--learner_threads", "0"], "0"),
+        (vec!["bench-buffer", "--batch_size", "16,0"], "0"),
+        (vec!["bench-buffer", "--batches", "0"], "0"),
         (
             vec!["bench-pipeline", "--sampler_device", "cuda:7"],
             "cuda:7",
@@ -286,6 +288,33 @@ fn the_benchmark_runs_and_reports_every_configuration() {
         let its = row["steps_per_s"].as_f64().unwrap();
         assert!(its.is_finite() && its > 0.0, "{row}");
     }
+}
+
+#[test]
+fn the_buffer_benchmark_reports_each_batch_size() {
+    let json = std::env::temp_dir().join(format!("gfn-bench-buffer-{}.json", std::process::id()));
+    let (code, _, err) = gfn(&[
+        "bench-buffer",
+        "--batch_size",
+        "4,32",
+        "--batches",
+        "300",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, b) in rows.iter().zip([4, 32]) {
+        assert_eq!(row["batch_size"], b);
+        assert_eq!(row["batches"], 300);
+        let rate = row["batches_per_s"].as_f64().unwrap();
+        assert!(rate.is_finite() && rate > 0.0, "{row}");
+    }
+    // Larger batches carry more bytes.
+    assert!(rows[1]["bytes_per_batch"].as_f64() > rows[0]["bytes_per_batch"].as_f64());
 }
 
 #[test]
