@@ -279,6 +279,17 @@ impl Reward {
         }
     }
 
+    /// For a tiered reward, how many tiers `state` passes in a row from tier 0; `None` for the
+    /// other families.
+    pub fn tiers_passed(&self, state: &[u16]) -> Option<usize> {
+        self.tiered.as_ref().map(|t| t.tiers_passed(state))
+    }
+
+    /// Number of tiers of a tiered reward; `None` for the other families.
+    pub fn n_tiers(&self) -> Option<usize> {
+        self.tiered.as_ref().map(|t| t.n_tiers())
+    }
+
     /// Whether `state` is a mode.
     pub fn is_mode(&self, state: &[u16]) -> bool {
         self.reward(state) >= self.mode_threshold(state.len())
@@ -350,5 +361,38 @@ mod tests {
         let c = Reward::new(RewardKind::Cosine, 21, 0.1, 0.5, 2.0).unwrap();
         assert!(c.reward(&[10, 10]) > c.reward(&[0, 0]));
         assert!(c.is_mode(&[10, 10]));
+    }
+
+    /// The tiers passed are the ones whose weights the reward adds, and only tiered rewards
+    /// have tiers.
+    #[test]
+    fn tiers_passed_explain_the_reward() {
+        assert_eq!(original(8).tiers_passed(&[1, 1]), None);
+        for kind in RewardKind::ALL.into_iter().filter(|k| k.is_tiered()) {
+            let spec = crate::RewardKwargs::default().resolve(kind, None, 3);
+            let r = Reward::from_spec(&spec, 3, 64).unwrap();
+            let weights: Vec<f32> = spec
+                .tiered
+                .as_ref()
+                .unwrap()
+                .tier_weights()
+                .iter()
+                .map(|&w| w as f32)
+                .collect();
+            assert_eq!(r.n_tiers(), Some(weights.len()));
+            let mut seen = vec![0; weights.len() + 1];
+            for i in 0..64u16 * 64 {
+                let x = [i % 64, i / 64, (i * 7) % 64];
+                let k = r.tiers_passed(&x).unwrap();
+                seen[k] += 1;
+                let expected = weights[..k].iter().fold(r.r0, |acc, &w| acc + w);
+                assert_eq!(r.reward(&x), expected, "{kind} at {x:?}");
+                assert_eq!(r.is_mode(&x), r.reward(&x) >= r.mode_threshold(3));
+            }
+            assert!(
+                seen[0] > 0 && seen[1..].iter().any(|&n| n > 0),
+                "{kind}: {seen:?}"
+            );
+        }
     }
 }

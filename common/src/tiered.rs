@@ -452,6 +452,18 @@ impl Tiered {
         r
     }
 
+    /// How many tiers `state` passes in a row from tier 0 (the tiers whose weight it earns).
+    pub(crate) fn tiers_passed(&self, state: &[u16]) -> usize {
+        (0..self.weights.len())
+            .take_while(|&t| self.passes(t, state))
+            .count()
+    }
+
+    /// Number of tiers.
+    pub(crate) fn n_tiers(&self) -> usize {
+        self.weights.len()
+    }
+
     fn passes(&self, t: usize, state: &[u16]) -> bool {
         match &self.rule {
             Rule::Xor { dims, tiers } => {

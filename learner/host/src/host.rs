@@ -364,7 +364,11 @@ fn report(v: &Validation, bar: &ProgressBar) {
         fmt_opt(v.log_z),
         fmt_opt(v.log_z_error),
         v.modes_found,
-        v.n_modes.map_or_else(|| "?".into(), |n| n.to_string()),
+        match (v.n_modes, v.n_modes_estimate) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(e)) => format!("~{e:.3e}"),
+            (None, None) => "?".into(),
+        },
         v.trajectories_per_s,
     );
     bar.suspend(|| tracing::info!("{line}"));

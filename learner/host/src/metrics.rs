@@ -35,6 +35,16 @@ pub struct Validation {
     pub log_z_mean_error: Option<f64>,
     pub modes_found: usize,
     pub n_modes: Option<usize>,
+    /// Tiered rewards: distinct terminal states visited so far that pass tiers 0..=t, as
+    /// `[["tier0", n], ...]` (the last is `modes_found` when the mode tier is the last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers_found: Vec<(String, u64)>,
+    /// Where neither enumeration nor a closed form gives `n_modes` and `log_z_true`: their
+    /// estimates from uniformly drawn states (torchgfn's `mode_stats="approx"`).
+    #[serde(default)]
+    pub n_modes_estimate: Option<f64>,
+    #[serde(default)]
+    pub log_z_true_estimate: Option<f64>,
     /// Distinct terminal states among those visited in training so far: how far exploration
     /// has reached on grids too large for the exact metrics.
     #[serde(default)]

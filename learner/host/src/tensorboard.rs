@@ -109,7 +109,8 @@ fn numbers(prefix: &str, object: &Value) -> Vec<(String, f64)> {
 fn group(field: &str) -> &'static str {
     match field {
         "exact_l1" | "exact_jsd" | "sampled_l1" | "sampled_jsd" | "paper_l1" => "distribution",
-        "modes_found" | "n_modes" | "distinct_states" | "mean_log_reward" => "modes",
+        "modes_found" | "n_modes" | "n_modes_estimate" | "tiers_found" | "distinct_states"
+        | "mean_log_reward" => "modes",
         "lag_min" | "lag_mean" | "lag_max" | "queue_depth" | "per_sampler" | "per_sampler_rate" => {
             "pipeline"
         }

@@ -3,7 +3,7 @@
 
 use crate::metrics::Validation;
 use gfn_common::config::{EnvSection, ValidationSection};
-use gfn_common::partition::{closed_form, Partition};
+use gfn_common::partition::{closed_form, uniform_estimate, Estimate, Partition, ESTIMATE_SAMPLES};
 use gfn_common::rng::{stream_rng, Stream};
 use gfn_common::target::{distances, histogram, terminal_distribution, Target};
 use gfn_common::Damaged;
@@ -24,6 +24,9 @@ pub struct Validator {
     /// ln Z and the mode count without enumeration, where the grid is too large for `target`
     /// and the reward factorises (original, deceptive).
     partition: Option<Partition>,
+    /// ln Z and the mode count from uniform draws, where neither enumeration nor a closed form
+    /// gives them.
+    estimate: Option<Estimate>,
     window_size: usize,
     samples: usize,
     seed: u64,
@@ -45,6 +48,9 @@ pub struct Visits {
     log_reward_sum: f64,
     #[serde(default)]
     log_reward_count: u64,
+    /// Tiered rewards: `tier_counts[t]` distinct terminal states visited that pass tiers 0..=t.
+    #[serde(default)]
+    tier_counts: Vec<u64>,
 }
 
 impl Validator {
@@ -63,17 +69,22 @@ impl Validator {
             Some(_) => None,
             None => closed_form(&grid, &reward),
         };
+        let tiers = reward.n_tiers().unwrap_or(0);
+        let estimate = (target.is_none() && partition.is_none())
+            .then(|| uniform_estimate(&grid, &reward, ESTIMATE_SAMPLES));
         Ok(Self {
             grid,
             reward,
             pre,
             target,
             partition,
+            estimate,
             window_size: cfg.paper_window,
             visits: Visits {
                 // Grows as needed: --paper_window may be far larger than a run visits.
                 window: VecDeque::with_capacity(cfg.paper_window.min(1 << 20)),
                 window_counts: vec![0; n],
+                tier_counts: vec![0; tiers],
                 ..Default::default()
             },
             samples: cfg.samples,
@@ -92,7 +103,12 @@ impl Validator {
         for (actions, log_reward, _) in fresh.iter() {
             TrajectoryBatch::terminal_state(self.grid.ndim(), actions, &mut x);
             self.visits.visited += 1;
-            self.visits.distinct.insert(self.grid.state_key(&x));
+            if self.visits.distinct.insert(self.grid.state_key(&x)) {
+                let passed = self.reward.tiers_passed(&x).unwrap_or(0);
+                for count in self.visits.tier_counts.iter_mut().take(passed) {
+                    *count += 1;
+                }
+            }
             self.visits.log_reward_sum += log_reward as f64;
             self.visits.log_reward_count += 1;
             if self.reward.is_mode(&x) && !self.visits.modes_found.contains(&x) {
@@ -123,6 +139,8 @@ impl Validator {
         if visits.window_counts.len() != n
             || visits.window.iter().any(|&i| i >= n)
             || counted != visits.window.len() as u64
+            || !(visits.tier_counts.is_empty()
+                || visits.tier_counts.len() == self.visits.tier_counts.len())
         {
             return Err(Damaged(format!(
                 "the saved visits do not fit this grid ({} counts for {n} states, a window of {})",
@@ -130,7 +148,10 @@ impl Validator {
                 visits.window.len()
             )));
         }
+        let tiers = self.visits.tier_counts.len();
         self.visits = visits;
+        // A checkpoint from before tier counts existed counts from here on.
+        self.visits.tier_counts.resize(tiers, 0);
         Ok(())
     }
 
@@ -170,6 +191,11 @@ impl Validator {
             distinct_states: self.visits.distinct.len() as u64,
             mean_log_reward,
             modes_found: self.visits.modes_found.len(),
+            tiers_found: (self.visits.tier_counts.iter().enumerate())
+                .map(|(t, &n)| (format!("tier{t}"), n))
+                .collect(),
+            n_modes_estimate: self.estimate.map(|e| e.n_modes),
+            log_z_true_estimate: self.estimate.map(|e| e.log_z),
             log_z: log_z.map(|z| z as f64),
             log_z_mean,
             ..Default::default()
