@@ -36,7 +36,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torchgfn_hypergrid  # noqa: E402  (its `build`: the same networks and optimiser)
+import torchgfn_hypergrid  # noqa: E402  (its networks, optimiser and training step)
 
 REWARDS = ("bitwise_xor", "multiplicative_coprime", "conditional_multiscale")
 PRESETS = ("easy", "medium", "hard", "challenging", "impossible")
@@ -102,11 +102,7 @@ def main(argv=None):
     emit({"header": {"args": vars(args), "kwargs": kwargs, "mode_threshold": threshold}})
     for it in range(1, args.n_iterations + 1):
         t0 = time.perf_counter()
-        trajectories = gflownet.sample_trajectories(env, n=args.batch_size, save_logprobs=True)
-        optimizer.zero_grad()
-        loss = gflownet.loss_from_trajectories(env, trajectories, recalculate_all_logprobs=False)
-        loss.backward()
-        optimizer.step()
+        trajectories, loss = torchgfn_hypergrid.train_step(gflownet, optimizer, env, args.batch_size)
         train_seconds += time.perf_counter() - t0
         loss_sum, loss_count = loss_sum + float(loss.item()), loss_count + 1
 

@@ -199,6 +199,17 @@ def build(args, env, torch):
     return gflownet, optimizer
 
 
+def train_step(gflownet, optimizer, env, batch_size):
+    """One on-policy step: P_F's log-probabilities are kept from sampling (save_logprobs) and
+    reused by the loss; P_B (and log F) are evaluated in the loss. Returns the batch and loss."""
+    trajectories = gflownet.sample_trajectories(env, n=batch_size, save_logprobs=True)
+    optimizer.zero_grad()
+    loss = gflownet.loss_from_trajectories(env, trajectories, recalculate_all_logprobs=False)
+    loss.backward()
+    optimizer.step()
+    return trajectories, loss
+
+
 class Evaluator:
     """The exact terminal distribution of P_F and the target, over all grid states."""
 
@@ -349,13 +360,7 @@ def main(argv=None):
         validate(0)
     for it in range(1, args.n_iterations + 1):
         t0, c0 = time.perf_counter(), time.process_time()
-        # On-policy: P_F's log-probabilities are kept from sampling (save_logprobs) and reused by
-        # the loss; P_B (and log F) are evaluated in the loss.
-        trajectories = gflownet.sample_trajectories(env, n=args.batch_size, save_logprobs=True)
-        optimizer.zero_grad()
-        loss = gflownet.loss_from_trajectories(env, trajectories, recalculate_all_logprobs=False)
-        loss.backward()
-        optimizer.step()
+        trajectories, loss = train_step(gflownet, optimizer, env, args.batch_size)
         train_seconds += time.perf_counter() - t0
         train_cpu_seconds += time.process_time() - c0
 

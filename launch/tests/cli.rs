@@ -265,6 +265,13 @@ fn a_tiny_run_writes_metrics_config_and_plots() {
     );
 }
 
+/// The rows a benchmark wrote with `--json`.
+fn json_rows(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    rows.as_array().unwrap().clone()
+}
+
 #[test]
 fn the_benchmark_runs_and_reports_every_configuration() {
     let json = std::env::temp_dir().join(format!("gfn-bench-{}.json", std::process::id()));
@@ -280,9 +287,7 @@ fn the_benchmark_runs_and_reports_every_configuration() {
         json.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    let rows: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let rows = rows.as_array().unwrap();
+    let rows = json_rows(&json);
     assert_eq!(rows.len(), 6);
     for row in rows {
         let its = row["steps_per_s"].as_f64().unwrap();
@@ -303,9 +308,7 @@ fn the_buffer_benchmark_reports_each_batch_size() {
         json.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    let rows: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let rows = rows.as_array().unwrap();
+    let rows = json_rows(&json);
     assert_eq!(rows.len(), 2);
     for (row, b) in rows.iter().zip([4, 32]) {
         assert_eq!(row["batch_size"], b);
