@@ -280,4 +280,55 @@ mod tests {
         other_grid.window_counts.push(0);
         assert!(v.restore(other_grid).is_err());
     }
+
+    /// Resident memory of this process in MiB.
+    #[cfg(target_os = "linux")]
+    fn rss_mib() -> f64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib / 1024.0
+    }
+
+    /// What validation keeps grows with the distinct states a run visits. The worst case on
+    /// 10-D H=128, a million trajectories that all end on distinct mode states, stays far
+    /// below the 1 GB a 10^6-trajectory run may use (measured 2026-12-06: 118 MiB).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_million_distinct_modes_fit_in_bounded_memory() {
+        use rand::{Rng, SeedableRng};
+        let cfg = RunConfig {
+            ndim: 10,
+            height: 128,
+            ..RunConfig::default()
+        };
+        let mut v = Validator::new(&cfg.env(), cfg.preprocessor(), &cfg.validation()).unwrap();
+        let before = rss_mib();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(5);
+        let n = 1_000_000;
+        let mut actions = Vec::with_capacity(256);
+        for _ in 0..n / 10_000 {
+            let mut fresh = TrajectoryBatch::default();
+            for _ in 0..10_000 {
+                actions.clear();
+                // Every coordinate in the thin band's lower half (13..=25 on H=128): a mode.
+                for d in 0..10u8 {
+                    let x = rng.random_range(13..=25);
+                    actions.extend(std::iter::repeat_n(d, x));
+                }
+                actions.push(10);
+                fresh.push(&actions, 0.0, 0);
+            }
+            v.observe(&fresh);
+        }
+        let grown = rss_mib() - before;
+        let found = v.visits().modes_found.len();
+        // 13^10 band states in the lower half: repeats among 10^6 draws are a handful.
+        assert!(
+            found > n - 100 && v.visits().distinct.len() == found,
+            "{found}"
+        );
+        eprintln!("validation state for {found} distinct modes: {grown:.0} MiB");
+        assert!(grown < 400.0, "{grown:.0} MiB for {found} distinct modes");
+    }
 }
