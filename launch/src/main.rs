@@ -181,10 +181,12 @@ struct PipelineArgs {
     /// Where the samplers roll out.
     #[arg(long, default_value_t = Device::Cpu)]
     sampler_device: Device,
-    /// Samplers per sampler process (one process per node shares one weight subscription).
-    #[arg(long, default_value_t = 1,
+    /// Samplers per sampler process (default: all in one process, as launch/local.sh and
+    /// launch/slurm.sh run one sampler process per node, which shares one weight subscription;
+    /// 1 measures a process per sampler).
+    #[arg(long,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
-    samplers_per_process: usize,
+    samplers_per_process: Option<usize>,
     /// Also write the rows to this file as JSON.
     #[arg(long)]
     json: Option<PathBuf>,

@@ -1,7 +1,8 @@
 //! `gfn bench-pipeline`: the multi-process pipeline on loopback. For 1, 2, 4, … samplers (in
-//! processes of up to `--samplers_per_process`) feeding one buffer and K learners:
-//! trajectories/s into the learners, learner steps/s, all-reduce time per step, the bytes per
-//! trajectory on the wire and the weight bytes the learner sends per step.
+//! processes of up to `--samplers_per_process`; by default one process for all, as the launchers
+//! run one per node) feeding one buffer and K learners: trajectories/s into the learners,
+//! learner steps/s, all-reduce time per step, the bytes per trajectory on the wire and the
+//! weight bytes the learner sends per step.
 
 use anyhow::{ensure, Context, Result};
 use gfn_common::wire::{self, Message};
@@ -45,9 +46,9 @@ pub struct Layout {
     pub learner_threads: usize,
     /// Where the samplers roll out.
     pub sampler_device: Device,
-    /// Samplers per sampler process (`gfn sampler --samplers`): 1 is a process per sampler,
-    /// more stands for one process per node.
-    pub samplers_per_process: usize,
+    /// Samplers per sampler process (`gfn sampler --samplers`): 1 is a process per sampler;
+    /// `None` puts every sampler in one process, the launchers' one process per node.
+    pub samplers_per_process: Option<usize>,
 }
 
 /// The sampler processes of `samplers` samplers at up to `per_process` each: the first id and
@@ -164,7 +165,9 @@ fn measure(
     others.0.push(quiet(
         command(gfn).arg("buffer").args(&net).args(cfg_flags),
     )?);
-    for (first, count) in sampler_processes(samplers, layout.samplers_per_process) {
+    for (first, count) in
+        sampler_processes(samplers, layout.samplers_per_process.unwrap_or(samplers))
+    {
         others.0.push(quiet(
             command(gfn)
                 .arg("sampler")
@@ -282,7 +285,7 @@ pub fn run(sampler_counts: &[usize], layout: &Layout, steps: u64) -> Result<Vec<
         let dir =
             std::env::temp_dir().join(format!("gfn-bench-pipeline-{}-{s}", std::process::id()));
         let m = measure(&gfn, &flags, s, layout, &dir)?;
-        let processes = sampler_processes(s, layout.samplers_per_process).len();
+        let processes = sampler_processes(s, layout.samplers_per_process.unwrap_or(s)).len();
         tracing::info!(
             "{s} sampler(s) in {processes} process(es), {learners} learner(s): {:.0} traj/s \
              ({:.0} steady), {:.1} steps/s, {:.0} weight bytes/step",
