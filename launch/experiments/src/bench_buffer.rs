@@ -116,27 +116,23 @@ pub fn measure(batch_size: usize, batches: u64) -> Result<BufferRow> {
     })
 }
 
-/// Steps the core and encodes what it sends, as the ZeroMQ driver does; returns the bytes.
+/// Steps the core and encodes what it sends, as the ZeroMQ driver (`gfn_buffer::net`) does;
+/// returns the bytes.
 fn answer(core: &mut BufferCore) -> usize {
-    let received = core.received();
-    let queued = core.queued();
-    core.step()
-        .into_iter()
-        .map(|out| match out {
-            Output::Ack { seq, .. } => encode(RUN, "buffer-0", &Message::Ack { seq }).len(),
-            Output::Reply { id, batch, .. } => encode(
-                RUN,
-                "buffer-0",
-                &Message::Reply {
-                    id,
-                    batch,
-                    received: received.clone(),
-                    queued,
-                },
-            )
-            .len(),
-        })
-        .sum()
+    let mut bytes = 0;
+    for out in core.step() {
+        let message = match out {
+            Output::Ack { seq, .. } => Message::Ack { seq },
+            Output::Reply { id, batch, .. } => Message::Reply {
+                id,
+                batch,
+                received: core.received(),
+                queued: core.queued(),
+            },
+        };
+        bytes += encode(RUN, "buffer-0", &message).len();
+    }
+    bytes
 }
 
 /// `count` batches of `batch_size` valid 4-D H=8 trajectories of varied lengths, from a fixed

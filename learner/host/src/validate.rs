@@ -103,17 +103,18 @@ impl Validator {
         for (actions, log_reward, _) in fresh.iter() {
             TrajectoryBatch::terminal_state(self.grid.ndim(), actions, &mut x);
             self.visits.visited += 1;
+            // A state seen before is already counted, in its tiers and among the modes.
             if self.visits.distinct.insert(self.grid.state_key(&x)) {
                 let passed = self.reward.tiers_passed(&x).unwrap_or(0);
                 for count in self.visits.tier_counts.iter_mut().take(passed) {
                     *count += 1;
                 }
+                if self.reward.is_mode(&x) {
+                    self.visits.modes_found.insert(x.clone());
+                }
             }
             self.visits.log_reward_sum += log_reward as f64;
             self.visits.log_reward_count += 1;
-            if self.reward.is_mode(&x) && !self.visits.modes_found.contains(&x) {
-                self.visits.modes_found.insert(x.clone());
-            }
             if self.target.is_some() && self.window_size > 0 {
                 let i = self.grid.index(&x);
                 self.visits.window.push_back(i);
@@ -143,9 +144,12 @@ impl Validator {
                 || visits.tier_counts.len() == self.visits.tier_counts.len())
         {
             return Err(Damaged(format!(
-                "the saved visits do not fit this grid ({} counts for {n} states, a window of {})",
+                "the saved visits do not fit this grid and reward ({} counts for {n} states, a \
+                 window of {}, {} tier counts for {} tiers)",
                 visits.window_counts.len(),
-                visits.window.len()
+                visits.window.len(),
+                visits.tier_counts.len(),
+                self.visits.tier_counts.len()
             )));
         }
         let tiers = self.visits.tier_counts.len();
@@ -279,6 +283,29 @@ mod tests {
         let mut other_grid = saved;
         other_grid.window_counts.push(0);
         assert!(v.restore(other_grid).is_err());
+    }
+
+    /// Tier counts count each distinct state once, in exactly the tiers it passes.
+    #[test]
+    fn tier_counts_count_distinct_states_in_the_tiers_they_pass() {
+        let cfg = RunConfig {
+            ndim: 3,
+            height: 64,
+            reward: gfn_common::RewardKind::BitwiseXor,
+            ..RunConfig::default()
+        };
+        let mut v = Validator::new(&cfg.env(), cfg.preprocessor(), &cfg.validation()).unwrap();
+        let mut fresh = TrajectoryBatch::default();
+        // The origin has even parity on every bit plane: it passes all three tiers (a mode).
+        // [1, 0, 0] has odd parity on plane 0: it passes none. Each is visited twice.
+        for _ in 0..2 {
+            fresh.push(&[3], 0.0, 0);
+            fresh.push(&[0, 3], 0.0, 0);
+        }
+        v.observe(&fresh);
+        let seen = v.visits();
+        assert_eq!((seen.distinct.len(), seen.modes_found.len()), (2, 1));
+        assert_eq!(seen.tier_counts, [1, 1, 1]);
     }
 
     /// Resident memory of this process in MiB.
